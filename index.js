@@ -1,0 +1,331 @@
+// Public entry point: the matter.js-shaped `WalStorageDriver` over the native classes.
+// Only argument shaping, promise wrapping and matter.js integration live here; all
+// storage work (data, log, snapshots, locking of plain paths) is in Rust.
+
+import { createRequire } from "node:module";
+
+const require = createRequire(import.meta.url);
+const native = require("./binding.cjs");
+
+let matter;
+try {
+    matter = await import("@matter/general");
+} catch {
+    matter = undefined;
+}
+
+function fallbackErrors() {
+    class StorageError extends Error {}
+    class StorageCommitError extends StorageError {}
+    class StorageLockError extends StorageError {}
+    return { StorageError, StorageCommitError, StorageLockError };
+}
+
+const classes = matter?.StorageError
+    ? {
+          StorageError: matter.StorageError,
+          StorageCommitError: matter.StorageCommitError,
+          StorageLockError: matter.StorageLockError,
+      }
+    : fallbackErrors();
+
+export const { StorageError, StorageCommitError, StorageLockError } = classes;
+
+function makeError(name, message) {
+    const error = new (classes[name] ?? StorageError)(message);
+    Object.defineProperty(error, "name", { value: name, enumerable: false, configurable: true, writable: true });
+    return error;
+}
+
+native.setErrorFactory(makeError);
+
+/** Runs a synchronous native call and hands its outcome back as a promise. */
+function promised(call) {
+    try {
+        return Promise.resolve(call());
+    } catch (error) {
+        return Promise.reject(error);
+    }
+}
+
+const HOURS_6 = 6 * 60 * 60 * 1000;
+
+function isDatafileRoot(ns) {
+    return ns !== null && typeof ns === "object" && typeof ns.lock === "function" && ns.directory !== undefined;
+}
+
+function pathOf(dir) {
+    if (typeof dir === "string") return dir;
+    if (dir !== null && typeof dir === "object" && typeof dir.path === "string") return dir.path;
+    throw makeError("StorageError", "storageDir must be a path string or a Directory with a native path");
+}
+
+function nativeOptions(options, lock) {
+    return {
+        maxSegmentSize: options.maxSegmentSize,
+        fsync: options.fsync,
+        snapshotInterval: options.snapshotInterval === undefined ? undefined : Number(options.snapshotInterval),
+        cleanInterval: options.cleanInterval === undefined ? undefined : Number(options.cleanInterval),
+        compressSnapshot: options.compressSnapshot,
+        compressLog: options.compressLog,
+        headSnapshot: options.headSnapshot,
+        lock,
+    };
+}
+
+/** A transaction from {@link WalStorageDriver.begin}; commit writes one WAL line. */
+export class WalTransaction {
+    #tx;
+
+    constructor(tx) {
+        this.#tx = tx;
+    }
+
+    get committed() {
+        return this.#tx.committed;
+    }
+
+    get disposed() {
+        return this.#tx.disposed;
+    }
+
+    get initialized() {
+        return true;
+    }
+
+    get type() {
+        return "kv";
+    }
+
+    set(contexts, keyOrValues, value) {
+        this.#tx.set(contexts, keyOrValues, value);
+    }
+
+    delete(contexts, key) {
+        this.#tx.delete(contexts, key);
+    }
+
+    clearAll(contexts) {
+        this.#tx.clearAll(contexts);
+    }
+
+    get(contexts, key) {
+        return promised(() => this.#tx.get(contexts, key));
+    }
+
+    has(contexts, key) {
+        return promised(() => this.#tx.has(contexts, key));
+    }
+
+    keys(contexts) {
+        return promised(() => this.#tx.keys(contexts));
+    }
+
+    values(contexts) {
+        return promised(() => this.#tx.values(contexts));
+    }
+
+    contexts(contexts) {
+        return promised(() => this.#tx.contexts(contexts));
+    }
+
+    commit() {
+        return promised(() => this.#tx.commit());
+    }
+
+    begin() {
+        throw makeError("StorageCommitError", "Nested transactions are not supported");
+    }
+
+    initialize() {
+        throw makeError("StorageCommitError", "Cannot initialize storage from a transaction");
+    }
+
+    close() {
+        throw makeError("StorageCommitError", "Cannot close storage from a transaction");
+    }
+
+    clear() {
+        throw makeError("StorageError", "clear() is deprecated; use clearAll() instead");
+    }
+
+    [Symbol.dispose]() {
+        this.#tx.dispose();
+    }
+
+    async [Symbol.asyncDispose]() {
+        this.#tx.dispose();
+    }
+}
+
+/**
+ * matter.js's write-ahead-log storage driver, implemented in Rust. Same API, same files.
+ */
+export class WalStorageDriver {
+    static id = "wal";
+
+    static defaults = Object.freeze({
+        maxSegmentSize: 16 * 1024 * 1024,
+        fsync: true,
+        snapshotInterval: HOURS_6,
+        cleanInterval: undefined,
+        compressSnapshot: true,
+        compressLog: true,
+        headSnapshot: true,
+    });
+
+    static async create(namespace, descriptor = {}) {
+        const storage = new WalStorageDriver(namespace, {
+            maxSegmentSize: descriptor.maxSegmentSize,
+            fsync: descriptor.fsync,
+            compressSnapshot: descriptor.compressSnapshot,
+            compressLog: descriptor.compressLog,
+            headSnapshot: descriptor.headSnapshot,
+        });
+        try {
+            await storage.initialize();
+        } catch (error) {
+            await storage.close().catch(() => {});
+            throw error;
+        }
+        return storage;
+    }
+
+    #native;
+    #root;
+    #lock;
+    #options;
+
+    constructor(namespace, options = {}) {
+        this.#options = { ...options };
+        let dir;
+        if (isDatafileRoot(namespace)) {
+            this.#root = namespace;
+            dir = namespace.directory.path;
+        } else if (typeof namespace === "string") {
+            dir = namespace;
+        } else if (namespace !== undefined && namespace !== null) {
+            throw makeError("StorageError", "WalStorageDriver needs a DatafileRoot or a directory path");
+        }
+        if (options.storageDir !== undefined) {
+            dir = pathOf(options.storageDir);
+        }
+        if (dir === undefined) {
+            throw makeError("StorageError", "WalStorageDriver needs a DatafileRoot, a directory path or options.storageDir");
+        }
+        // A DatafileRoot brings matter.js's own reference-counted lock; plain paths lock natively.
+        const nativeLock = options.lock ?? (this.#root === undefined);
+        this.#native = new native.NativeWal(dir, nativeOptions(options, nativeLock));
+    }
+
+    get type() {
+        return "kv";
+    }
+
+    get root() {
+        return this.#root;
+    }
+
+    /** The storage directory. */
+    get path() {
+        return this.#native.directory;
+    }
+
+    get initialized() {
+        return this.#native.initialized;
+    }
+
+    /** matter.js reads this to decide whether to batch writes; the WAL commits directly. */
+    get writeCoalescingInterval() {
+        return undefined;
+    }
+
+    async initialize() {
+        if (this.#native.initialized) {
+            throw makeError("StorageError", "WalStorageDriver already initialized");
+        }
+        if (this.#root) {
+            this.#lock = await this.#root.lock();
+        }
+        try {
+            await this.#native.open();
+        } catch (error) {
+            this.#native.openFailed();
+            await this.#releaseLock();
+            throw error;
+        }
+    }
+
+    async close() {
+        try {
+            await this.#native.close();
+        } finally {
+            await this.#releaseLock();
+        }
+    }
+
+    async #releaseLock() {
+        const lock = this.#lock;
+        this.#lock = undefined;
+        await lock?.close();
+    }
+
+    get(contexts, key) {
+        return promised(() => this.#native.get(contexts, key));
+    }
+
+    has(contexts, key) {
+        return promised(() => this.#native.has(contexts, key));
+    }
+
+    keys(contexts) {
+        return promised(() => this.#native.keys(contexts));
+    }
+
+    values(contexts) {
+        return promised(() => this.#native.values(contexts));
+    }
+
+    contexts(contexts) {
+        return promised(() => this.#native.contexts(contexts));
+    }
+
+    set(contexts, keyOrValues, value) {
+        return promised(() => this.#native.set(contexts, keyOrValues, value));
+    }
+
+    delete(contexts, key) {
+        return promised(() => this.#native.delete(contexts, key));
+    }
+
+    clearAll(contexts) {
+        return promised(() => this.#native.clearAll(contexts));
+    }
+
+    /** @deprecated matter.js removed it; use {@link clearAll}. */
+    clear() {
+        throw makeError("StorageError", "clear() is deprecated; use clearAll() instead");
+    }
+
+    begin() {
+        return promised(() => new WalTransaction(this.#native.begin()));
+    }
+
+    snapshotAtTime(asOf) {
+        return promised(() => this.#native.snapshotAtTime(asOf === undefined ? undefined : Number(asOf)));
+    }
+
+    snapshotAtCommit(commitId) {
+        return promised(() => this.#native.snapshotAtCommit(commitId?.segment, commitId?.offset));
+    }
+
+    async clone() {
+        const path = await this.#native.copyToTemp();
+        const { storageDir: _ignored, ...options } = this.#options;
+        const copy = new WalStorageDriver(path, { ...options, lock: false });
+        await copy.initialize();
+        return copy;
+    }
+}
+
+export default WalStorageDriver;

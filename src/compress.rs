@@ -1,0 +1,71 @@
+//! Gzips rotated segments: `%08x.jsonl` → `%08x.jsonl.gz` via a temp file and rename, then
+//! removes the plain file. The active segment is never touched.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::Path;
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
+
+use crate::commit::{compressed_segment_filename, segment_filename};
+use crate::reader::scan_segments;
+use crate::snapshot::sync_dir;
+
+/// Compresses every plain segment except `active`. Failures are per segment: logged and
+/// left for the next pass, since the plain file is still a valid segment.
+pub fn compress_rotated(wal_dir: &Path, active: u32) -> io::Result<usize> {
+    let mut done = 0;
+    for (seg, (plain, gz)) in scan_segments(wal_dir)? {
+        if !plain || seg >= active {
+            continue;
+        }
+        let src = wal_dir.join(segment_filename(seg));
+        let result = if gz {
+            // A previous pass crashed after the rename: the gzipped copy is complete.
+            fs::remove_file(&src)
+        } else {
+            compress_one(wal_dir, seg)
+        };
+        match result {
+            Ok(()) => done += 1,
+            Err(e) => tracing::warn!("Failed to compress WAL segment {seg}: {e}"),
+        }
+    }
+    if done > 0 {
+        sync_dir(wal_dir);
+        tracing::debug!("Compressed {done} rotated WAL segments");
+    }
+    Ok(done)
+}
+
+fn compress_one(wal_dir: &Path, seg: u32) -> io::Result<()> {
+    let src = wal_dir.join(segment_filename(seg));
+    let gz_name = compressed_segment_filename(seg);
+    let tmp = wal_dir.join(format!("{gz_name}.tmp"));
+    let bytes = fs::read(&src)?;
+    let mut enc = GzEncoder::new(File::create(&tmp)?, Compression::default());
+    enc.write_all(&bytes)?;
+    enc.finish()?.sync_all()?;
+    fs::rename(&tmp, wal_dir.join(&gz_name))?;
+    fs::remove_file(&src)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reader::read_segment_bytes;
+
+    #[test]
+    fn compresses_all_but_the_active_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        for seg in 1..=3u32 {
+            fs::write(dir.path().join(segment_filename(seg)), format!("{{\"ts\":{seg},\"ops\":[]}}\n")).unwrap();
+        }
+        assert_eq!(compress_rotated(dir.path(), 3).unwrap(), 2);
+        assert!(dir.path().join("00000001.jsonl.gz").exists());
+        assert!(!dir.path().join("00000001.jsonl").exists());
+        assert!(dir.path().join("00000003.jsonl").exists());
+        assert_eq!(read_segment_bytes(dir.path(), 2).unwrap().1, b"{\"ts\":2,\"ops\":[]}\n");
+    }
+}

@@ -1,0 +1,460 @@
+//! The storage engine behind the JS class: loads snapshot + log into the store, runs the
+//! group-commit writer thread and the maintenance thread (periodic snapshot, cleaning,
+//! gzip of rotated segments), answers reads from the store and rebuilds past states.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::cleaner::{self, HeadSnapshot};
+use crate::commit::{serialize_commit, CommitId, Op};
+use crate::compress::compress_rotated;
+use crate::reader::{list_segments, read_commits};
+use crate::snapshot::{self, Snapshot};
+use crate::store::StoreData;
+use crate::writer::SegmentWriter;
+
+/// Driver settings; the defaults are matter.js's.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub max_segment_size: u64,
+    pub fsync: bool,
+    pub snapshot_interval: Duration,
+    pub clean_interval: Option<Duration>,
+    pub compress_snapshot: bool,
+    pub compress_log: bool,
+    pub head_snapshot: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_segment_size: 16 * 1024 * 1024,
+            fsync: true,
+            snapshot_interval: Duration::from_secs(6 * 3600),
+            clean_interval: None,
+            compress_snapshot: true,
+            compress_log: true,
+            head_snapshot: true,
+        }
+    }
+}
+
+/// Errors the engine reports; the binding maps them to matter.js's error classes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EngineError {
+    /// Generic storage failure (`StorageError`), message for the user.
+    Storage(String),
+}
+
+impl std::fmt::Display for EngineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EngineError::Storage(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<io::Error> for EngineError {
+    fn from(e: io::Error) -> Self {
+        EngineError::Storage(e.to_string())
+    }
+}
+
+/// Committed state as readers see it. Replaced atomically per writer batch.
+#[derive(Clone, Default)]
+pub struct State {
+    pub store: StoreData,
+    pub last_commit: Option<CommitId>,
+    pub last_ts: f64,
+}
+
+/// What a writer batch reports: how many queued commits it settles (in submission order)
+/// and whether they are durable.
+pub struct BatchResult {
+    pub count: usize,
+    pub result: Result<(), EngineError>,
+}
+
+/// Called on the writer thread after each batch (after the store is updated).
+pub type Notify = Arc<dyn Fn(BatchResult) + Send + Sync>;
+
+enum Request {
+    Commit(Vec<Op>),
+    Close(Sender<Result<(), EngineError>>),
+}
+
+struct Maintenance {
+    stop: bool,
+    compress_pending: bool,
+}
+
+struct Shared {
+    dir: PathBuf,
+    wal_dir: PathBuf,
+    options: Options,
+    state: RwLock<State>,
+    /// Last commit captured in `snapshot.json[.gz]`.
+    last_snapshot: Mutex<Option<CommitId>>,
+    /// Serializes file maintenance (snapshot, clean, compress) with history reads.
+    files: Mutex<()>,
+    maintenance: Mutex<Maintenance>,
+    wake: Condvar,
+    active_segment: std::sync::atomic::AtomicU32,
+}
+
+pub struct Engine {
+    shared: Arc<Shared>,
+    requests: Mutex<Sender<Request>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    maintainer: Mutex<Option<JoinHandle<()>>>,
+}
+
+fn now_ms() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as f64).unwrap_or(0.0)
+}
+
+impl Engine {
+    /// Opens (creating when needed) the storage in `dir`: loads the snapshot, replays the log
+    /// after it, resumes the last segment. Blocking; call from a worker thread.
+    pub fn open(dir: &Path, options: Options, notify: Notify) -> Result<Engine, EngineError> {
+        let started = Instant::now();
+        let wal_dir = dir.join("wal");
+        std::fs::create_dir_all(&wal_dir).map_err(|e| EngineError::Storage(format!("{}: {e}", wal_dir.display())))?;
+        let (state, last_snapshot) = load_state(dir, &wal_dir)?;
+        let writer = SegmentWriter::open(&wal_dir, options.max_segment_size, options.fsync)
+            .map_err(|e| EngineError::Storage(format!("{}: {e}", wal_dir.display())))?;
+        tracing::debug!(
+            "Opened {} with {} contexts / {} keys in {:?}",
+            dir.display(),
+            state.store.context_count(),
+            state.store.key_count(),
+            started.elapsed()
+        );
+        let shared = Arc::new(Shared {
+            dir: dir.to_path_buf(),
+            wal_dir,
+            active_segment: writer.current_segment().into(),
+            options,
+            state: RwLock::new(state),
+            last_snapshot: Mutex::new(last_snapshot),
+            files: Mutex::new(()),
+            maintenance: Mutex::new(Maintenance { stop: false, compress_pending: false }),
+            wake: Condvar::new(),
+        });
+        let (tx, rx) = mpsc::channel();
+        let writer_shared = shared.clone();
+        let writer_thread = std::thread::Builder::new()
+            .name("wal-writer".into())
+            .spawn(move || run_writer(writer_shared, writer, rx, notify))?;
+        let maint_shared = shared.clone();
+        let maintainer = std::thread::Builder::new().name("wal-maintenance".into()).spawn(move || run_maintenance(maint_shared))?;
+        if shared.options.compress_log {
+            shared.request_compress();
+        }
+        Ok(Engine {
+            shared,
+            requests: Mutex::new(tx),
+            writer: Mutex::new(Some(writer_thread)),
+            maintainer: Mutex::new(Some(maintainer)),
+        })
+    }
+
+    /// Queues a commit. Its outcome arrives through `notify`, in submission order.
+    pub fn submit(&self, ops: Vec<Op>) -> Result<(), EngineError> {
+        self.requests.lock().unwrap().send(Request::Commit(ops)).map_err(|_| EngineError::Storage("WAL writer has stopped".into()))
+    }
+
+    /// Runs `f` against the committed state (a brief read lock, never blocked by file I/O).
+    pub fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
+        f(&self.shared.state.read().unwrap())
+    }
+
+    /// An O(1) consistent copy of the committed state.
+    pub fn view(&self) -> State {
+        self.shared.state.read().unwrap().clone()
+    }
+
+    /// Writes `snapshot.json[.gz]` for the current state now (blocking).
+    pub fn snapshot_now(&self) -> Result<(), EngineError> {
+        self.shared.run_snapshot()
+    }
+
+    /// Prunes segments covered by the last snapshot now (blocking).
+    pub fn clean_now(&self) -> Result<(), EngineError> {
+        self.shared.run_clean()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+
+    /// Rebuilds the state from the snapshot file and the log, stopping before the first
+    /// commit for which `stop(id, ts)` is true. `check_base(ts)` may veto the base snapshot.
+    pub fn reconstruct(
+        &self,
+        stop: Option<&dyn Fn(CommitId, f64) -> bool>,
+        check_base: Option<&dyn Fn(f64) -> Result<(), EngineError>>,
+    ) -> Result<Snapshot, EngineError> {
+        let _files = self.shared.files.lock().unwrap();
+        let base = snapshot::load(&self.shared.dir, "snapshot").map_err(|e| EngineError::Storage(e.to_string()))?;
+        let (mut data, mut last_id, mut last_ts) = match base {
+            Some(s) => (s.data, Some(s.commit_id), s.ts),
+            None => (StoreData::default(), None, 0.0),
+        };
+        let after = last_id;
+        if let Some(check) = check_base {
+            check(last_ts)?;
+        }
+        read_commits(&self.shared.wal_dir, after, |c| {
+            if stop.is_some_and(|s| s(c.id, c.commit.ts)) {
+                return false;
+            }
+            data.apply(&c.commit.ops);
+            last_id = Some(c.id);
+            if c.commit.ts != 0.0 {
+                last_ts = c.commit.ts;
+            }
+            true
+        })?;
+        let commit_id = last_id.ok_or_else(|| EngineError::Storage("No data available".into()))?;
+        Ok(Snapshot { commit_id, ts: last_ts, data })
+    }
+
+    /// Stops the workers, lets the writer finish everything queued, then takes the final
+    /// snapshot and cleans when anything was ever committed. Blocking.
+    pub fn close(&self) -> Result<(), EngineError> {
+        self.shutdown()
+    }
+
+    fn shutdown(&self) -> Result<(), EngineError> {
+        {
+            let mut m = self.shared.maintenance.lock().unwrap();
+            m.stop = true;
+            self.shared.wake.notify_all();
+        }
+        let maintainer = self.maintainer.lock().unwrap().take();
+        if let Some(t) = maintainer {
+            let _ = t.join();
+        }
+        let mut result = Ok(());
+        let writer = self.writer.lock().unwrap().take();
+        if let Some(t) = writer {
+            let (tx, rx) = mpsc::channel();
+            if self.requests.lock().unwrap().send(Request::Close(tx)).is_ok() {
+                result = rx.recv().unwrap_or(Ok(()));
+            }
+            let _ = t.join();
+        }
+        if self.shared.state.read().unwrap().last_commit.is_some() {
+            if let Err(e) = self.shared.run_snapshot() {
+                tracing::warn!("Snapshot failed: {e}");
+            } else if let Err(e) = self.shared.run_clean() {
+                tracing::warn!("WAL cleanup failed: {e}");
+            }
+        }
+        result
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if self.writer.lock().unwrap().is_some() {
+            let _ = self.shutdown();
+        }
+    }
+}
+
+impl Shared {
+    fn request_compress(&self) {
+        let mut m = self.maintenance.lock().unwrap();
+        m.compress_pending = true;
+        self.wake.notify_all();
+    }
+
+    fn run_snapshot(&self) -> Result<(), EngineError> {
+        let _files = self.files.lock().unwrap();
+        let state = self.state.read().unwrap().clone();
+        let Some(id) = state.last_commit else { return Ok(()) };
+        if *self.last_snapshot.lock().unwrap() == Some(id) && self.snapshot_exists() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        snapshot::save(&self.dir, "snapshot", self.options.compress_snapshot, id, state.last_ts, &state.store)?;
+        *self.last_snapshot.lock().unwrap() = Some(id);
+        tracing::debug!("Snapshot at commit {id} ({} keys) written in {:?}", state.store.key_count(), started.elapsed());
+        Ok(())
+    }
+
+    fn snapshot_exists(&self) -> bool {
+        self.dir.join("snapshot.json.gz").exists() || self.dir.join("snapshot.json").exists()
+    }
+
+    fn run_clean(&self) -> Result<(), EngineError> {
+        let _files = self.files.lock().unwrap();
+        let Some(id) = *self.last_snapshot.lock().unwrap() else { return Ok(()) };
+        let head = self.options.head_snapshot.then_some(HeadSnapshot { dir: &self.dir, compress: self.options.compress_snapshot });
+        cleaner::clean(&self.wal_dir, id, head)?;
+        Ok(())
+    }
+}
+
+/// Loads snapshot + replays the log after it.
+fn load_state(dir: &Path, wal_dir: &Path) -> Result<(State, Option<CommitId>), EngineError> {
+    let mut state = State::default();
+    let mut after = None;
+    match snapshot::load(dir, "snapshot") {
+        Ok(Some(s)) => {
+            tracing::debug!("Loaded snapshot at commit {}", s.commit_id);
+            after = Some(s.commit_id);
+            state.store = s.data;
+            state.last_ts = s.ts;
+        }
+        Ok(None) => {}
+        Err(e) => {
+            // The log alone rebuilds everything when nothing was ever cleaned away.
+            let segments = list_segments(wal_dir)?;
+            let head_exists = snapshot::load(dir, "head").ok().flatten().is_some();
+            if segments.first() == Some(&1) && !head_exists {
+                tracing::warn!("Snapshot unreadable, rebuilding from the full log: {e}");
+            } else {
+                return Err(EngineError::Storage(format!("Cannot load snapshot {e}")));
+            }
+        }
+    }
+    let mut replayed = 0usize;
+    read_commits(wal_dir, after, |c| {
+        state.store.apply(&c.commit.ops);
+        state.last_commit = Some(c.id);
+        if c.commit.ts != 0.0 {
+            state.last_ts = c.commit.ts;
+        }
+        replayed += 1;
+        true
+    })
+    .map_err(|e| EngineError::Storage(format!("Cannot read WAL: {e}")))?;
+    if replayed > 0 {
+        tracing::debug!("Replayed {replayed} WAL commits");
+    } else if after.is_some() {
+        state.last_commit = after;
+    }
+    Ok((state, after))
+}
+
+/// Group commit: take everything queued, write it with one write (+ one fsync), apply it
+/// to the store in log order, then report the batch.
+fn run_writer(shared: Arc<Shared>, mut writer: SegmentWriter, rx: Receiver<Request>, notify: Notify) {
+    const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
+    let mut close_reply = None;
+    while close_reply.is_none() {
+        let Ok(first) = rx.recv() else { break };
+        let mut batch: Vec<Vec<Op>> = Vec::new();
+        let mut lines: Vec<Vec<u8>> = Vec::new();
+        let mut bytes = 0usize;
+        let ts = now_ms();
+        let mut next = Some(first);
+        while let Some(req) = next.take() {
+            match req {
+                Request::Commit(ops) => {
+                    let mut line = Vec::with_capacity(128);
+                    serialize_commit(&mut line, ts, &ops);
+                    bytes += line.len();
+                    lines.push(line);
+                    batch.push(ops);
+                }
+                Request::Close(reply) => {
+                    close_reply = Some(reply);
+                    break;
+                }
+            }
+            if bytes < MAX_BATCH_BYTES {
+                next = rx.try_recv().ok();
+            }
+        }
+        if batch.is_empty() {
+            continue;
+        }
+        let mut rotated = false;
+        let result = writer.append(&lines, &mut |seg| {
+            rotated = true;
+            tracing::debug!("Rotated WAL segment {seg}");
+        });
+        match result {
+            Ok(ids) => {
+                shared.active_segment.store(writer.current_segment(), std::sync::atomic::Ordering::Relaxed);
+                {
+                    let mut state = shared.state.write().unwrap();
+                    for ops in &batch {
+                        state.store.apply(ops);
+                    }
+                    state.last_commit = ids.last().copied();
+                    state.last_ts = ts;
+                }
+                notify(BatchResult { count: batch.len(), result: Ok(()) });
+                if rotated && shared.options.compress_log {
+                    shared.request_compress();
+                }
+            }
+            Err(e) => {
+                tracing::warn!("WAL write failed: {e}");
+                notify(BatchResult { count: batch.len(), result: Err(EngineError::Storage(format!("WAL write failed: {e}"))) });
+            }
+        }
+    }
+    let closed = writer.close().map_err(EngineError::from);
+    if let Some(reply) = close_reply {
+        let _ = reply.send(closed);
+    }
+}
+
+fn run_maintenance(shared: Arc<Shared>) {
+    let snapshot_every = shared.options.snapshot_interval;
+    let clean_every = shared.options.clean_interval;
+    let mut next_snapshot = Instant::now() + snapshot_every;
+    let mut next_clean = clean_every.map(|d| Instant::now() + d);
+    loop {
+        let compress = {
+            let mut m = shared.maintenance.lock().unwrap();
+            loop {
+                if m.stop {
+                    return;
+                }
+                if m.compress_pending {
+                    break;
+                }
+                let now = Instant::now();
+                let deadline = next_clean.map_or(next_snapshot, |c| c.min(next_snapshot));
+                if now >= deadline {
+                    break;
+                }
+                m = shared.wake.wait_timeout(m, deadline - now).unwrap().0;
+            }
+            std::mem::replace(&mut m.compress_pending, false)
+        };
+        if compress {
+            let _files = shared.files.lock().unwrap();
+            let active = shared.active_segment.load(std::sync::atomic::Ordering::Relaxed);
+            if let Err(e) = compress_rotated(&shared.wal_dir, active) {
+                tracing::warn!("wal-compress worker error: {e}");
+            }
+        }
+        let now = Instant::now();
+        if now >= next_snapshot {
+            next_snapshot = now + snapshot_every;
+            if let Err(e) = shared.run_snapshot() {
+                tracing::warn!("Snapshot failed: {e}");
+            }
+        }
+        if let (Some(at), Some(every)) = (next_clean, clean_every) {
+            if now >= at {
+                next_clean = Some(now + every);
+                if let Err(e) = shared.run_clean() {
+                    tracing::warn!("WAL cleanup failed: {e}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! The directory lock matter.js's Node.js filesystem uses: `matter.lock` created exclusively,
+//! `matter.pid` holding `"<pid> <token>"`. A lock whose owner process is gone (or whose pid
+//! was reused by a process with another token) is stale and reclaimed.
+
+use std::collections::HashSet;
+use std::fs::{self, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+pub const LOCK_FILE: &str = "matter.lock";
+pub const PID_FILE: &str = "matter.pid";
+
+/// Why a lock could not be taken.
+#[derive(Debug)]
+pub enum LockError {
+    /// Held by a live owner; the message matches matter.js's.
+    Locked(String),
+    Io(io::Error),
+}
+
+impl std::fmt::Display for LockError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LockError::Locked(m) => f.write_str(m),
+            LockError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// Random per-process token distinguishing us from a former process with the same pid.
+fn process_token() -> &'static str {
+    static TOKEN: OnceLock<String> = OnceLock::new();
+    TOKEN.get_or_init(|| format!("{:016x}", rand::random::<u64>()))
+}
+
+/// Directories this process holds, so a second open here is refused without touching files.
+fn held() -> &'static Mutex<HashSet<PathBuf>> {
+    static HELD: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
+    HELD.get_or_init(Default::default)
+}
+
+/// A held directory lock; released (both files removed) on `release` or drop.
+#[derive(Debug)]
+pub struct DirLock {
+    dir: PathBuf,
+    released: bool,
+}
+
+impl DirLock {
+    pub fn acquire(dir: &Path) -> Result<DirLock, LockError> {
+        let dir = fs::canonicalize(dir).map_err(LockError::Io)?;
+        if !held().lock().unwrap().insert(dir.clone()) {
+            return Err(LockError::Locked("Storage is already locked by this process".into()));
+        }
+        match take(&dir) {
+            Ok(()) => Ok(DirLock { dir, released: false }),
+            Err(e) => {
+                held().lock().unwrap().remove(&dir);
+                Err(e)
+            }
+        }
+    }
+
+    pub fn release(&mut self) -> io::Result<()> {
+        if self.released {
+            return Ok(());
+        }
+        self.released = true;
+        held().lock().unwrap().remove(&self.dir);
+        remove_if_exists(&self.dir.join(LOCK_FILE))?;
+        remove_if_exists(&self.dir.join(PID_FILE))
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        let _ = self.release();
+    }
+}
+
+fn take(dir: &Path) -> Result<(), LockError> {
+    let lock_path = dir.join(LOCK_FILE);
+    let pid_path = dir.join(PID_FILE);
+    if let Err(e) = create_exclusive(&lock_path) {
+        if e.kind() != io::ErrorKind::AlreadyExists {
+            return Err(LockError::Io(e));
+        }
+        let owner = read_owner(&pid_path);
+        match stale_reason(owner.as_ref()) {
+            Some(reason) => {
+                tracing::info!("Cleaning stale storage lock for {} - {reason}", dir.display());
+                remove_if_exists(&pid_path).map_err(LockError::Io)?;
+                remove_if_exists(&lock_path).map_err(LockError::Io)?;
+                if let Err(e) = create_exclusive(&lock_path) {
+                    return Err(if e.kind() == io::ErrorKind::AlreadyExists {
+                        LockError::Locked("Storage is locked by another process (lock reclaimed during retry)".into())
+                    } else {
+                        LockError::Io(e)
+                    });
+                }
+            }
+            None => {
+                let pid = owner.map(|o| o.0.to_string()).unwrap_or_else(|| "undefined".into());
+                return Err(LockError::Locked(if pid == std::process::id().to_string() {
+                    "Storage is already locked by this process".into()
+                } else {
+                    format!("Storage is locked by another process (pid {pid})")
+                }));
+            }
+        }
+    }
+    fs::write(&pid_path, format!("{} {}", std::process::id(), process_token())).map_err(LockError::Io)?;
+    tracing::debug!("Acquired storage lock for {} pid {}", dir.display(), std::process::id());
+    Ok(())
+}
+
+fn create_exclusive(path: &Path) -> io::Result<()> {
+    OpenOptions::new().write(true).create_new(true).open(path).map(drop)
+}
+
+fn read_owner(pid_path: &Path) -> Option<(u32, Option<String>)> {
+    let text = fs::read_to_string(pid_path).ok()?;
+    let mut parts = text.split_whitespace();
+    let pid: u32 = parts.next()?.parse().ok().filter(|p| *p > 0)?;
+    Some((pid, parts.next().map(str::to_string)))
+}
+
+fn stale_reason(owner: Option<&(u32, Option<String>)>) -> Option<String> {
+    let Some((pid, token)) = owner else {
+        return Some("no PID file (owner crashed before writing it)".into());
+    };
+    if *pid == std::process::id() {
+        return (token.as_deref() != Some(process_token())).then(|| format!("PID {pid} reused (token mismatch)"));
+    }
+    if !process_alive(*pid) {
+        return Some(format!("owner process {pid} no longer exists"));
+    }
+    None
+}
+
+#[cfg(unix)]
+fn process_alive(pid: u32) -> bool {
+    // Signal 0 probes existence; EPERM still means the process exists.
+    let rc = unsafe { libc_kill(pid as i32, 0) };
+    rc == 0 || io::Error::last_os_error().raw_os_error() != Some(3 /* ESRCH */)
+}
+
+#[cfg(unix)]
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+#[cfg(not(unix))]
+fn process_alive(_pid: u32) -> bool {
+    true
+}
+
+fn remove_if_exists(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_lock_in_process_is_refused_and_release_frees_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut lock = DirLock::acquire(dir.path()).unwrap();
+        let pid = fs::read_to_string(dir.path().join(PID_FILE)).unwrap();
+        assert!(pid.starts_with(&format!("{} ", std::process::id())));
+        assert!(matches!(DirLock::acquire(dir.path()), Err(LockError::Locked(_))));
+        lock.release().unwrap();
+        assert!(!dir.path().join(LOCK_FILE).exists());
+        DirLock::acquire(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn stale_lock_of_dead_process_is_reclaimed() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(LOCK_FILE), b"").unwrap();
+        // pid_max on Linux is at most 2^22, so this pid cannot be alive.
+        fs::write(dir.path().join(PID_FILE), b"4194305 deadbeef").unwrap();
+        let _lock = DirLock::acquire(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn live_foreign_owner_blocks() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(LOCK_FILE), b"").unwrap();
+        fs::write(dir.path().join(PID_FILE), b"1 sometoken").unwrap();
+        match DirLock::acquire(dir.path()) {
+            Err(LockError::Locked(m)) => assert_eq!(m, "Storage is locked by another process (pid 1)"),
+            other => panic!("expected lock error, got {other:?}"),
+        }
+    }
+}

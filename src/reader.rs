@@ -1,0 +1,182 @@
+//! Reads commits back from the `wal/` directory: segments in order, gzipped ones preferred,
+//! blank lines counted (they keep offsets aligned with matter.js) but skipped, malformed
+//! lines skipped with a warning.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use flate2::read::MultiGzDecoder;
+
+use crate::commit::{compressed_segment_filename, deserialize_commit, parse_segment_filename, segment_filename, Commit, CommitId};
+
+/// Segment numbers present in `wal_dir` (either form), ascending. A missing directory is empty.
+pub fn list_segments(wal_dir: &Path) -> io::Result<Vec<u32>> {
+    Ok(scan_segments(wal_dir)?.into_keys().collect())
+}
+
+/// Segment number → which forms exist: (plain `.jsonl`, gzipped `.jsonl.gz`).
+pub fn scan_segments(wal_dir: &Path) -> io::Result<BTreeMap<u32, (bool, bool)>> {
+    let mut found = BTreeMap::new();
+    let entries = match fs::read_dir(wal_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(found),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        if !entry.file_type()?.is_file() {
+            continue;
+        }
+        let name = entry.file_name();
+        let Some((seg, gz)) = name.to_str().and_then(parse_segment_filename) else { continue };
+        let forms = found.entry(seg).or_insert((false, false));
+        if gz {
+            forms.1 = true;
+        } else {
+            forms.0 = true;
+        }
+    }
+    Ok(found)
+}
+
+/// The whole content of a segment, decompressed; the `.gz` form wins when both exist.
+pub fn read_segment_bytes(wal_dir: &Path, segment: u32) -> io::Result<(PathBuf, Vec<u8>)> {
+    let gz = wal_dir.join(compressed_segment_filename(segment));
+    match fs::File::open(&gz) {
+        Ok(file) => {
+            let mut out = Vec::new();
+            MultiGzDecoder::new(io::BufReader::new(file))
+                .read_to_end(&mut out)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", gz.display())))?;
+            Ok((gz, out))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let plain = wal_dir.join(segment_filename(segment));
+            let bytes = fs::read(&plain).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", plain.display())))?;
+            Ok((plain, bytes))
+        }
+        Err(e) => Err(io::Error::new(e.kind(), format!("{}: {e}", gz.display()))),
+    }
+}
+
+/// Splits a segment into `(offset, line)` pairs the way matter.js numbers them: every
+/// `\n`-separated line counts, whitespace-only lines are then dropped.
+pub fn segment_lines(bytes: &[u8]) -> impl Iterator<Item = (u32, &[u8])> {
+    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    let mut iter = if bytes.is_empty() { None } else { Some(body.split(|b| *b == b'\n')) };
+    let mut offset = 0u32;
+    std::iter::from_fn(move || loop {
+        let line = iter.as_mut()?.next()?;
+        let this = offset;
+        offset += 1;
+        if !line.iter().all(|b| b.is_ascii_whitespace()) {
+            return Some((this, line));
+        }
+    })
+}
+
+/// A commit with its id, as replay consumes it.
+pub struct ReadCommit {
+    pub id: CommitId,
+    pub commit: Commit,
+}
+
+/// Reads every commit strictly after `after` (all when `None`), in log order. Lines of one
+/// segment are parsed in parallel across the available cores; order is preserved.
+pub fn read_commits(wal_dir: &Path, after: Option<CommitId>, mut each: impl FnMut(ReadCommit) -> bool) -> io::Result<()> {
+    for segment in list_segments(wal_dir)? {
+        if after.is_some_and(|a| segment < a.segment) {
+            continue;
+        }
+        let (path, bytes) = read_segment_bytes(wal_dir, segment)?;
+        let lines: Vec<(u32, &[u8])> = segment_lines(&bytes)
+            .filter(|(offset, _)| after.is_none_or(|a| CommitId { segment, offset: *offset } > a))
+            .collect();
+        for (offset, parsed) in parse_parallel(&lines) {
+            match parsed {
+                Ok(commit) => {
+                    if !each(ReadCommit { id: CommitId { segment, offset }, commit }) {
+                        return Ok(());
+                    }
+                }
+                Err(e) => tracing::warn!(
+                    "Skipping malformed WAL line at segment {segment}, offset {offset} ({}): {e}",
+                    path.display()
+                ),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_parallel(lines: &[(u32, &[u8])]) -> Vec<(u32, Result<Commit, crate::commit::CommitError>)> {
+    let parse = |chunk: &[(u32, &[u8])]| chunk.iter().map(|(o, l)| (*o, deserialize_commit(l))).collect::<Vec<_>>();
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let total: usize = lines.iter().map(|(_, l)| l.len()).sum();
+    if threads < 2 || total < 256 * 1024 {
+        return parse(lines);
+    }
+    let chunk = lines.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = lines.chunks(chunk).map(|c| scope.spawn(move || parse(c))).collect();
+        handles.into_iter().flat_map(|h| h.join().expect("parser thread")).collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::{write::GzEncoder, Compression};
+    use std::io::Write;
+
+    #[test]
+    fn numbers_lines_like_matter_js() {
+        let lines: Vec<_> = segment_lines(b"a\n\n  \nb\n").collect();
+        assert_eq!(lines, vec![(0, &b"a"[..]), (3, &b"b"[..])]);
+        assert_eq!(segment_lines(b"").count(), 0);
+        assert_eq!(segment_lines(b"x").collect::<Vec<_>>(), vec![(0, &b"x"[..])]);
+    }
+
+    #[test]
+    fn reads_plain_and_gzipped_segments_skipping_bad_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("00000001.jsonl"), b"{\"ts\":1,\"ops\":[]}\nnot json\n{\"ts\":2,\"ops\":[]}\n").unwrap();
+        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        gz.write_all(b"{\"ts\":3,\"ops\":[]}\n").unwrap();
+        fs::write(dir.path().join("00000002.jsonl.gz"), gz.finish().unwrap()).unwrap();
+        // A stale plain copy next to the gzipped one is ignored.
+        fs::write(dir.path().join("00000002.jsonl"), b"{\"ts\":99,\"ops\":[]}\n").unwrap();
+        fs::write(dir.path().join("notes.txt"), b"x").unwrap();
+
+        let mut seen = Vec::new();
+        read_commits(dir.path(), None, |c| {
+            seen.push((c.id, c.commit.ts));
+            true
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            vec![
+                (CommitId { segment: 1, offset: 0 }, 1.0),
+                (CommitId { segment: 1, offset: 2 }, 2.0),
+                (CommitId { segment: 2, offset: 0 }, 3.0)
+            ]
+        );
+
+        let mut after = Vec::new();
+        read_commits(dir.path(), Some(CommitId { segment: 1, offset: 0 }), |c| {
+            after.push(c.id);
+            true
+        })
+        .unwrap();
+        assert_eq!(after, vec![CommitId { segment: 1, offset: 2 }, CommitId { segment: 2, offset: 0 }]);
+    }
+
+    #[test]
+    fn missing_directory_has_no_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(list_segments(&dir.path().join("nope")).unwrap().is_empty());
+    }
+}

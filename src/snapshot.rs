@@ -1,0 +1,238 @@
+//! `snapshot.json[.gz]` and `head.json[.gz]`: the whole store at one commit, pretty-printed
+//! with two spaces exactly as matter.js writes it, replaced atomically (temp file + rename).
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use flate2::read::MultiGzDecoder;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+
+use crate::commit::CommitId;
+use crate::json_read::parse_value;
+use crate::json_write::{write_js_string, write_number, write_value_pretty};
+use crate::store::{Context, StoreData};
+use crate::value::Value;
+
+/// The store as of one commit.
+#[derive(Clone)]
+pub struct Snapshot {
+    pub commit_id: CommitId,
+    pub ts: f64,
+    pub data: StoreData,
+}
+
+/// Serializes `{"commitId":…,"ts":…,"data":…}` like `toJson(snapshot, 2)`.
+pub fn encode(commit_id: CommitId, ts: f64, data: &StoreData) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + data.key_count() * 48);
+    out.extend_from_slice(b"{\n  \"commitId\": {\n    \"segment\": ");
+    write_number(&mut out, commit_id.segment as f64);
+    out.extend_from_slice(b",\n    \"offset\": ");
+    write_number(&mut out, commit_id.offset as f64);
+    out.extend_from_slice(b"\n  },\n  \"ts\": ");
+    write_number(&mut out, ts);
+    out.extend_from_slice(b",\n  \"data\": ");
+    if data.context_count() == 0 {
+        out.extend_from_slice(b"{}");
+    } else {
+        out.push(b'{');
+        for (i, (ctx_key, ctx)) in data.contexts().enumerate() {
+            out.extend_from_slice(if i == 0 { b"\n    " } else { b",\n    " });
+            write_js_string(&mut out, ctx_key);
+            out.extend_from_slice(b": ");
+            if ctx.is_empty() {
+                out.extend_from_slice(b"{}");
+                continue;
+            }
+            out.push(b'{');
+            for (j, (k, v)) in ctx.iter().enumerate() {
+                out.extend_from_slice(if j == 0 { b"\n      " } else { b",\n      " });
+                write_js_string(&mut out, k);
+                out.extend_from_slice(b": ");
+                write_value_pretty(&mut out, v, 3);
+            }
+            out.extend_from_slice(b"\n    }");
+        }
+        out.extend_from_slice(b"\n  }");
+    }
+    out.extend_from_slice(b"\n}");
+    out
+}
+
+/// Parses snapshot text. Errors name what is wrong; the caller adds the file name.
+pub fn decode(text: &[u8]) -> Result<Snapshot, String> {
+    let Value::Object(root) = parse_value(text).map_err(|e| format!("invalid JSON: {e}"))? else {
+        return Err("snapshot is not an object".into());
+    };
+    let mut commit_id = None;
+    let mut ts = 0.0;
+    let mut data = StoreData::default();
+    for (k, v) in root.into_entries() {
+        match (k.as_str(), v) {
+            ("commitId", Value::Object(id)) => {
+                let num = |name: &str| match id.get(name) {
+                    Some(Value::Number(n)) if *n >= 0.0 && n.fract() == 0.0 && *n <= u32::MAX as f64 => Ok(*n as u32),
+                    _ => Err(format!("snapshot commitId.{name} is missing or invalid")),
+                };
+                commit_id = Some(CommitId { segment: num("segment")?, offset: num("offset")? });
+            }
+            ("ts", Value::Number(n)) => ts = n,
+            ("data", Value::Object(contexts)) => {
+                for (ctx_key, ctx_value) in contexts.into_entries() {
+                    let Value::Object(entries) = ctx_value else {
+                        return Err(format!("snapshot context {ctx_key:?} is not an object"));
+                    };
+                    let mut ctx = Context::default();
+                    for (key, value) in entries.into_entries() {
+                        ctx.insert(&key, Arc::new(value));
+                    }
+                    data.put_context(&ctx_key, ctx);
+                }
+            }
+            ("commitId", _) => return Err("snapshot commitId is not an object".into()),
+            ("data", _) => return Err("snapshot data is not an object".into()),
+            _ => {}
+        }
+    }
+    let commit_id = commit_id.ok_or("snapshot has no commitId")?;
+    Ok(Snapshot { commit_id, ts, data })
+}
+
+fn paths(dir: &Path, basename: &str) -> (PathBuf, PathBuf) {
+    (dir.join(format!("{basename}.json")), dir.join(format!("{basename}.json.gz")))
+}
+
+/// Writes the snapshot atomically (temp file, fsync, rename) and removes the other format's
+/// file, so exactly one of `basename.json` / `basename.json.gz` remains.
+pub fn save(dir: &Path, basename: &str, compress: bool, snap_id: CommitId, ts: f64, data: &StoreData) -> io::Result<()> {
+    let json = encode(snap_id, ts, data);
+    let (plain, gz) = paths(dir, basename);
+    let (tmp, target, other) = if compress {
+        (dir.join(format!("{basename}.tmp.json.gz")), gz, plain)
+    } else {
+        (dir.join(format!("{basename}.tmp.json")), plain, gz)
+    };
+    {
+        let file = File::create(&tmp)?;
+        if compress {
+            let mut enc = GzEncoder::new(io::BufWriter::new(file), Compression::fast());
+            enc.write_all(&json)?;
+            let file = enc.finish()?.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+        } else {
+            let mut file = file;
+            file.write_all(&json)?;
+            file.sync_all()?;
+        }
+    }
+    fs::rename(&tmp, &target)?;
+    match fs::remove_file(&other) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    sync_dir(dir);
+    Ok(())
+}
+
+/// Makes a rename durable; best effort (not every platform can fsync a directory).
+pub fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Error loading a snapshot file; names the file.
+#[derive(Debug)]
+pub struct LoadError {
+    pub path: PathBuf,
+    pub message: String,
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.message)
+    }
+}
+
+/// Loads `basename.json[.gz]`; when both exist the newer one (by mtime, gz on a tie) wins.
+pub fn load(dir: &Path, basename: &str) -> Result<Option<Snapshot>, LoadError> {
+    let (plain, gz) = paths(dir, basename);
+    let gz_meta = fs::metadata(&gz).ok();
+    let plain_meta = fs::metadata(&plain).ok();
+    let use_gz = match (&gz_meta, &plain_meta) {
+        (None, None) => return Ok(None),
+        (Some(g), Some(p)) => match (g.modified(), p.modified()) {
+            (Ok(gm), Ok(pm)) => gm >= pm,
+            _ => true,
+        },
+        (g, _) => g.is_some(),
+    };
+    let path = if use_gz { gz } else { plain };
+    let err = |message: String| LoadError { path: path.clone(), message };
+    let bytes = fs::read(&path).map_err(|e| err(e.to_string()))?;
+    let text = if use_gz {
+        let mut out = Vec::new();
+        MultiGzDecoder::new(&bytes[..]).read_to_end(&mut out).map_err(|e| err(format!("bad gzip: {e}")))?;
+        out
+    } else {
+        bytes
+    };
+    decode(&text).map(Some).map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commit::Op;
+
+    fn store() -> StoreData {
+        let mut s = StoreData::default();
+        s.apply(&[
+            Op::Upd { key: "a.b".into(), values: vec![("k".into(), Arc::new(Value::Array(vec![Value::Number(1.0)])))] },
+            Op::Upd { key: "e".into(), values: vec![] },
+        ]);
+        s
+    }
+
+    #[test]
+    fn encodes_like_to_json_with_two_spaces() {
+        let text = String::from_utf8(encode(CommitId { segment: 1, offset: 2 }, 5.0, &store())).unwrap();
+        // Expected text produced by `toJson({commitId, ts, data}, 2)` from @matter/general.
+        assert_eq!(
+            text,
+            "{\n  \"commitId\": {\n    \"segment\": 1,\n    \"offset\": 2\n  },\n  \"ts\": 5,\n  \"data\": {\n    \"a.b\": {\n      \"k\": [\n        1\n      ]\n    },\n    \"e\": {}\n  }\n}"
+        );
+        let empty = String::from_utf8(encode(CommitId { segment: 0, offset: 0 }, 0.0, &StoreData::default())).unwrap();
+        assert!(empty.ends_with("\"data\": {}\n}"));
+    }
+
+    #[test]
+    fn saves_and_loads_both_formats() {
+        let dir = tempfile::tempdir().unwrap();
+        for compress in [true, false] {
+            save(dir.path(), "snapshot", compress, CommitId { segment: 3, offset: 4 }, 9.0, &store()).unwrap();
+            let snap = load(dir.path(), "snapshot").unwrap().unwrap();
+            assert_eq!(snap.commit_id, CommitId { segment: 3, offset: 4 });
+            assert_eq!(snap.ts, 9.0);
+            assert_eq!(snap.data.key_count(), 1);
+            assert_eq!(snap.data.context_count(), 2);
+            assert_eq!(dir.path().join("snapshot.json.gz").exists(), compress);
+            assert_eq!(dir.path().join("snapshot.json").exists(), !compress);
+        }
+        assert!(load(dir.path(), "head").unwrap().is_none());
+    }
+
+    #[test]
+    fn corrupt_snapshot_errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("snapshot.json.gz"), b"not gzip").unwrap();
+        let e = load(dir.path(), "snapshot").err().unwrap();
+        assert!(e.to_string().contains("snapshot.json.gz"), "{e}");
+        fs::remove_file(dir.path().join("snapshot.json.gz")).unwrap();
+        fs::write(dir.path().join("snapshot.json"), b"{\"commitId\":").unwrap();
+        assert!(load(dir.path(), "snapshot").err().unwrap().to_string().contains("snapshot.json"));
+    }
+}

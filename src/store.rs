@@ -1,0 +1,256 @@
+//! The committed state: context key → (key → value), both levels in JavaScript property
+//! order and both persistent (structurally shared), so taking a consistent view for a
+//! snapshot or a transaction is O(1) and never blocks the writer.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::commit::Op;
+use crate::value::{array_index, SharedValue};
+
+/// Where a key sorts: canonical array-index keys first (ascending), then every other key in
+/// the order it was first inserted — JavaScript's own-property order for plain objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Slot {
+    Index(u32),
+    Seq(u64),
+}
+
+/// Insertion sequence shared by all maps; only its monotonicity matters.
+static NEXT_SEQ: AtomicU64 = AtomicU64::new(0);
+
+fn slot_for(key: &str) -> Slot {
+    match array_index(key) {
+        Some(i) => Slot::Index(i),
+        None => Slot::Seq(NEXT_SEQ.fetch_add(1, Ordering::Relaxed)),
+    }
+}
+
+/// A persistent map that iterates in JavaScript property order. Cloning is O(1).
+#[derive(Clone)]
+pub struct OrderedMap<V: Clone> {
+    by_key: imbl::HashMap<Arc<str>, (Slot, V)>,
+    order: imbl::OrdMap<Slot, Arc<str>>,
+}
+
+impl<V: Clone> Default for OrderedMap<V> {
+    fn default() -> Self {
+        OrderedMap { by_key: imbl::HashMap::new(), order: imbl::OrdMap::new() }
+    }
+}
+
+impl<V: Clone> OrderedMap<V> {
+    pub fn get(&self, key: &str) -> Option<&V> {
+        self.by_key.get(key).map(|(_, v)| v)
+    }
+
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut V> {
+        self.by_key.get_mut(key).map(|(_, v)| v)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.by_key.contains_key(key)
+    }
+
+    /// Sets `key`; an existing key keeps its position, as in JavaScript.
+    pub fn insert(&mut self, key: &str, value: V) {
+        if let Some(entry) = self.by_key.get_mut(key) {
+            entry.1 = value;
+            return;
+        }
+        let key: Arc<str> = Arc::from(key);
+        let slot = slot_for(&key);
+        self.order.insert(slot, key.clone());
+        self.by_key.insert(key, (slot, value));
+    }
+
+    pub fn remove(&mut self, key: &str) -> Option<V> {
+        let (slot, value) = self.by_key.remove(key)?;
+        self.order.remove(&slot);
+        Some(value)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        *self = Self::default();
+    }
+
+    /// Keys in JavaScript order.
+    pub fn keys(&self) -> impl Iterator<Item = &Arc<str>> + '_ {
+        self.order.values()
+    }
+
+    /// Entries in JavaScript order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &V)> + '_ {
+        self.order.values().map(move |k| (k, &self.by_key.get(k.as_ref()).expect("order and index agree").1))
+    }
+}
+
+/// The keys and values of one context.
+pub type Context = OrderedMap<SharedValue>;
+
+/// All committed data: what matter.js's driver keeps as `StoreData`.
+#[derive(Clone, Default)]
+pub struct StoreData {
+    contexts: OrderedMap<Context>,
+}
+
+impl StoreData {
+    /// Applies one commit's ops in order, with matter.js's semantics.
+    pub fn apply(&mut self, ops: &[Op]) {
+        for op in ops {
+            match op {
+                Op::Upd { key, values } => {
+                    if !self.contexts.contains_key(key) {
+                        self.contexts.insert(key, Context::default());
+                    }
+                    let ctx = self.contexts.get_mut(key).expect("just inserted");
+                    for (k, v) in values {
+                        ctx.insert(k, v.clone());
+                    }
+                }
+                Op::Del { key, values: Some(keys) } => {
+                    if let Some(ctx) = self.contexts.get_mut(key) {
+                        for k in keys {
+                            ctx.remove(k);
+                        }
+                    }
+                }
+                Op::Del { key, values: None } => self.clear_context(key),
+            }
+        }
+    }
+
+    /// Removes a context and every sub-context below it; `""` removes everything.
+    fn clear_context(&mut self, key: &str) {
+        if key.is_empty() {
+            self.contexts.clear();
+            return;
+        }
+        self.contexts.remove(key);
+        let prefix = format!("{key}.");
+        let doomed: Vec<Arc<str>> = self.contexts.keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
+        for k in doomed {
+            self.contexts.remove(&k);
+        }
+    }
+
+    pub fn context(&self, key: &str) -> Option<&Context> {
+        self.contexts.get(key)
+    }
+
+    pub fn get(&self, context: &str, key: &str) -> Option<&SharedValue> {
+        self.contexts.get(context)?.get(key)
+    }
+
+    pub fn keys(&self, context: &str) -> Vec<Arc<str>> {
+        self.contexts.get(context).map(|c| c.keys().cloned().collect()).unwrap_or_default()
+    }
+
+    /// The distinct first segments of the context keys below `context` (`""` = top level),
+    /// in the order they first appear.
+    pub fn sub_contexts(&self, context: &str) -> Vec<String> {
+        let prefix = if context.is_empty() { String::new() } else { format!("{context}.") };
+        let mut found: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for key in self.contexts.keys() {
+            if let Some(rest) = key.strip_prefix(prefix.as_str()) {
+                let first = rest.split('.').next().unwrap_or("");
+                if !first.is_empty() && seen.insert(first) {
+                    found.push(first.to_string());
+                }
+            }
+        }
+        found
+    }
+
+    /// Contexts in JavaScript order.
+    pub fn contexts(&self) -> impl Iterator<Item = (&Arc<str>, &Context)> + '_ {
+        self.contexts.iter()
+    }
+
+    /// Replaces or creates a whole context (used when loading a snapshot).
+    pub fn put_context(&mut self, key: &str, ctx: Context) {
+        self.contexts.insert(key, ctx);
+    }
+
+    pub fn context_count(&self) -> usize {
+        self.contexts.len()
+    }
+
+    pub fn key_count(&self) -> usize {
+        self.contexts.iter().map(|(_, c)| c.len()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::Value;
+
+    fn upd(key: &str, pairs: &[(&str, f64)]) -> Op {
+        Op::Upd {
+            key: key.into(),
+            values: pairs.iter().map(|(k, v)| (k.to_string(), Arc::new(Value::Number(*v)))).collect(),
+        }
+    }
+
+    fn keys(store: &StoreData, ctx: &str) -> Vec<String> {
+        store.keys(ctx).iter().map(|k| k.to_string()).collect()
+    }
+
+    #[test]
+    fn applies_updates_in_javascript_order() {
+        let mut s = StoreData::default();
+        s.apply(&[upd("a", &[("z", 1.0), ("2", 2.0), ("b", 3.0), ("1", 4.0)])]);
+        s.apply(&[upd("a", &[("z", 5.0)])]);
+        assert_eq!(keys(&s, "a"), ["1", "2", "z", "b"]);
+        assert_eq!(**s.get("a", "z").unwrap(), Value::Number(5.0));
+    }
+
+    #[test]
+    fn delete_keys_keeps_the_context() {
+        let mut s = StoreData::default();
+        s.apply(&[upd("a", &[("k", 1.0)]), Op::Del { key: "a".into(), values: Some(vec!["k".into()]) }]);
+        assert!(s.context("a").is_some());
+        assert!(s.get("a", "k").is_none());
+        assert_eq!(s.sub_contexts(""), ["a"]);
+    }
+
+    #[test]
+    fn clear_all_removes_sub_contexts_only_below_the_dot() {
+        let mut s = StoreData::default();
+        s.apply(&[upd("a", &[("k", 1.0)]), upd("a.b", &[("k", 1.0)]), upd("a.b.c", &[("k", 1.0)]), upd("ab", &[("k", 1.0)])]);
+        assert_eq!(s.sub_contexts("a"), ["b"]);
+        s.apply(&[Op::Del { key: "a".into(), values: None }]);
+        assert_eq!(s.sub_contexts(""), ["ab"]);
+        s.apply(&[Op::Del { key: "".into(), values: None }]);
+        assert_eq!(s.context_count(), 0);
+    }
+
+    #[test]
+    fn clones_are_isolated_views() {
+        let mut s = StoreData::default();
+        s.apply(&[upd("a", &[("k", 1.0)])]);
+        let view = s.clone();
+        s.apply(&[upd("a", &[("k", 2.0)]), upd("b", &[("x", 1.0)])]);
+        assert_eq!(**view.get("a", "k").unwrap(), Value::Number(1.0));
+        assert_eq!(view.context_count(), 1);
+        assert_eq!(**s.get("a", "k").unwrap(), Value::Number(2.0));
+    }
+
+    #[test]
+    fn deleted_then_reinserted_key_moves_to_the_end() {
+        let mut s = StoreData::default();
+        s.apply(&[upd("a", &[("x", 1.0), ("y", 1.0)])]);
+        s.apply(&[Op::Del { key: "a".into(), values: Some(vec!["x".into()]) }, upd("a", &[("x", 1.0)])]);
+        assert_eq!(keys(&s, "a"), ["y", "x"]);
+    }
+}
