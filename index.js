@@ -39,6 +39,20 @@ function makeError(name, message) {
 
 native.setErrorFactory(makeError);
 
+// Rust-side tracing events go to matter.js's Logger (facility "WalStorageDriver") when
+// @matter/general is present, otherwise to the console.
+const matterLogger = matter?.Logger?.get?.("WalStorageDriver");
+native.setLogSink((level, message) => {
+    const target = matterLogger ?? console;
+    const method = level === "trace" ? "debug" : level;
+    (target[method] ?? target.info).call(target, message);
+});
+
+/** Sets how verbose the native core's logging is: "error", "warn", "info" (default), "debug", "trace" or "off". */
+export function setLogLevel(level) {
+    native.setLogLevel(level);
+}
+
 /** Runs a synchronous native call and hands its outcome back as a promise. */
 function promised(call) {
     try {

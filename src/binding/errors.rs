@@ -87,13 +87,13 @@ pub fn throw(env: sys::napi_env, kind: Kind, message: &str) -> Error {
 pub fn from_fail(env: sys::napi_env, fail: Fail) -> Error {
     match fail {
         Fail::Unsupported(msg) => throw(env, Kind::Storage, &msg),
-        Fail::Napi(_) => {
+        Fail::Napi(status) => {
             let mut pending = false;
             unsafe { sys::napi_is_exception_pending(env, &mut pending) };
             if pending {
                 Error::from_status(Status::PendingException)
             } else {
-                Error::from_reason("Node-API call failed")
+                Error::from_reason(format!("Node-API call failed (status {status})"))
             }
         }
     }
