@@ -1,5 +1,643 @@
+//! JSON encoder producing exactly the bytes of matter.js's `toJson` (StringifyTools).
+//!
+//! `toJson` is `JSON.stringify` with a replacer that turns the values JSON cannot carry
+//! into *strings* holding a small JSON object (`{"__object__":"BigInt","__value__":"5"}`
+//! and so on). Those strings are then quoted like any other string, so on the wire the
+//! marker's own quotes appear escaped. A `Map`'s marker embeds the compact encoding of its
+//! entry list as a JSON string, which therefore gets escaped twice.
+//!
+//! The module also hosts the few JavaScript coercions (`ToString`, `ToNumber`, integer
+//! printing) that both the encoder and the decoder need to mirror JS behaviour.
+
 use crate::value::Value;
-pub fn write_value(_out: &mut Vec<u8>, _v: &Value) { todo!() }
-pub fn write_value_pretty(_out: &mut Vec<u8>, _v: &Value, _level: usize) { todo!() }
-pub fn write_js_string(out: &mut Vec<u8>, s: &str) { out.push(b'"'); out.extend_from_slice(s.as_bytes()); out.push(b'"'); }
-pub fn write_number(out: &mut Vec<u8>, n: f64) { out.extend_from_slice(format!("{n}").as_bytes()) }
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// `"{\"__object__\":\"Undefined\"}"` — what `undefined` becomes anywhere in the tree.
+const UNDEFINED_QUOTED: &[u8] = br#""{\"__object__\":\"Undefined\"}""#;
+const BIGINT_OPEN: &[u8] = br#""{\"__object__\":\"BigInt\",\"__value__\":\""#;
+const BYTES_OPEN: &[u8] = br#""{\"__object__\":\"Uint8Array\",\"__value__\":\""#;
+/// Closes a BigInt or Uint8Array marker: `\"}` plus the outer closing quote.
+const MARKER_CLOSE: &[u8] = br#"\"}""#;
+const MAP_OPEN: &str = r#"{"__object__":"Map","__value__":"#;
+
+/// Appends the compact `toJson(v)` encoding of `v`.
+pub fn write_value(out: &mut Vec<u8>, v: &Value) {
+    write_any(out, v, None);
+}
+
+/// Appends `v` as `toJson(container, 2)` prints it when `v` sits at nesting depth `level`
+/// (0 = the top-level value). The opening bracket is not indented; children get
+/// `2 * (level + 1)` spaces and the closing bracket `2 * level`.
+pub fn write_value_pretty(out: &mut Vec<u8>, v: &Value, level: usize) {
+    write_any(out, v, Some(level));
+}
+
+/// Appends `s` quoted the way `JSON.stringify` quotes a string: `"` and `\` escaped, the
+/// short escapes `\b \f \n \r \t`, other control characters as `\u00xx` (lowercase hex),
+/// everything else (including U+007F and U+2028/2029) as raw UTF-8.
+pub fn write_js_string(out: &mut Vec<u8>, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x00..=0x1f => &[],
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        start = i + 1;
+        if esc.is_empty() {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[(b >> 4) as usize]);
+            out.push(HEX[(b & 0xf) as usize]);
+        } else {
+            out.extend_from_slice(esc);
+        }
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// Appends `n` as `JSON.stringify(n)` does: ECMAScript `Number::toString` for finite
+/// values (`-0` prints as `0`), `null` for NaN and the infinities.
+pub fn write_number(out: &mut Vec<u8>, n: f64) {
+    if n.is_finite() {
+        push_js_number(out, n);
+    } else {
+        out.extend_from_slice(b"null");
+    }
+}
+
+/// ECMAScript `Number::toString(n)` (radix 10), including `NaN`, `Infinity`, `-Infinity`.
+pub(crate) fn push_js_number(out: &mut Vec<u8>, n: f64) {
+    if n == 0.0 {
+        out.push(b'0');
+    } else {
+        let mut buf = ryu_js::Buffer::new();
+        out.extend_from_slice(buf.format(n).as_bytes());
+    }
+}
+
+fn write_any(out: &mut Vec<u8>, v: &Value, indent: Option<usize>) {
+    match v {
+        Value::Undefined => out.extend_from_slice(UNDEFINED_QUOTED),
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => write_number(out, *n),
+        Value::String(s) => write_js_string(out, s),
+        Value::BigInt(digits) => write_bigint_marker(out, digits),
+        Value::Bytes(bytes) => write_bytes_marker(out, bytes.iter().copied()),
+        Value::Array(items) => {
+            if items.is_empty() {
+                out.extend_from_slice(b"[]");
+                return;
+            }
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                let child = newline_indent(out, indent);
+                write_any(out, item, child);
+            }
+            close_indent(out, indent);
+            out.push(b']');
+        }
+        Value::Object(obj) => {
+            if let Some(data) = buffer_like_data(v) {
+                // The replacer's Node `Buffer` branch matches any plain object shaped like
+                // `Buffer.prototype.toJSON()`'s output and writes it as bytes.
+                write_bytes_marker(out, data.iter().map(js_to_uint8));
+                return;
+            }
+            if obj.is_empty() {
+                out.extend_from_slice(b"{}");
+                return;
+            }
+            out.push(b'{');
+            for (i, (key, value)) in obj.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                let child = newline_indent(out, indent);
+                write_js_string(out, key);
+                out.push(b':');
+                if child.is_some() {
+                    out.push(b' ');
+                }
+                write_any(out, value, child);
+            }
+            close_indent(out, indent);
+            out.push(b'}');
+        }
+        Value::Map(entries) => {
+            // The marker text: `{"__object__":"Map","__value__":<quoted compact entries>}`,
+            // and that whole text is then a string value itself.
+            let mut inner = Vec::with_capacity(16 * entries.len() + 2);
+            inner.push(b'[');
+            for (i, (k, val)) in entries.iter().enumerate() {
+                if i > 0 {
+                    inner.push(b',');
+                }
+                inner.push(b'[');
+                write_any(&mut inner, k, None);
+                inner.push(b',');
+                write_any(&mut inner, val, None);
+                inner.push(b']');
+            }
+            inner.push(b']');
+            let inner = String::from_utf8(inner).expect("encoder emits UTF-8");
+            let mut marker = Vec::with_capacity(MAP_OPEN.len() + inner.len() * 2 + 3);
+            marker.extend_from_slice(MAP_OPEN.as_bytes());
+            write_js_string(&mut marker, &inner);
+            marker.push(b'}');
+            let marker = String::from_utf8(marker).expect("encoder emits UTF-8");
+            write_js_string(out, &marker);
+        }
+    }
+}
+
+/// In pretty mode, starts a new line indented for a child of a container at `indent`, and
+/// returns the child's own level.
+fn newline_indent(out: &mut Vec<u8>, indent: Option<usize>) -> Option<usize> {
+    let level = indent? + 1;
+    out.push(b'\n');
+    out.resize(out.len() + 2 * level, b' ');
+    Some(level)
+}
+
+fn close_indent(out: &mut Vec<u8>, indent: Option<usize>) {
+    if let Some(level) = indent {
+        out.push(b'\n');
+        out.resize(out.len() + 2 * level, b' ');
+    }
+}
+
+fn write_bigint_marker(out: &mut Vec<u8>, digits: &str) {
+    if digits.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
+        out.extend_from_slice(BIGINT_OPEN);
+        out.extend_from_slice(digits.as_bytes());
+        out.extend_from_slice(MARKER_CLOSE);
+    } else {
+        // Not canonical decimal (should not happen); still emit valid, faithfully escaped JSON.
+        let marker = format!(r#"{{"__object__":"BigInt","__value__":"{digits}"}}"#);
+        write_js_string(out, &marker);
+    }
+}
+
+fn write_bytes_marker(out: &mut Vec<u8>, bytes: impl ExactSizeIterator<Item = u8>) {
+    out.reserve(BYTES_OPEN.len() + 2 * bytes.len() + MARKER_CLOSE.len());
+    out.extend_from_slice(BYTES_OPEN);
+    for b in bytes {
+        out.push(HEX[(b >> 4) as usize]);
+        out.push(HEX[(b & 0xf) as usize]);
+    }
+    out.extend_from_slice(MARKER_CLOSE);
+}
+
+/// `toJson` treats any plain object whose `type` is the string `"Buffer"` and whose `data`
+/// is an array as a Node Buffer (that is the shape `Buffer#toJSON` produces).
+fn buffer_like_data(v: &Value) -> Option<&Vec<Value>> {
+    let Value::Object(obj) = v else { return None };
+    match (obj.get("type"), obj.get("data")) {
+        (Some(Value::String(t)), Some(Value::Array(data))) if t == "Buffer" => Some(data),
+        _ => None,
+    }
+}
+
+/// `Uint8Array.from([..])` element conversion: ToNumber then ToUint8. A bigint element
+/// would make JS throw a TypeError; we have no error channel here and write 0.
+fn js_to_uint8(v: &Value) -> u8 {
+    let n = match v {
+        Value::BigInt(_) => 0.0,
+        other => js_to_number(other),
+    };
+    if !n.is_finite() {
+        return 0;
+    }
+    let m = n.trunc() % 256.0;
+    (if m < 0.0 { m + 256.0 } else { m }) as u8
+}
+
+/// ECMAScript `ToNumber` for the values of our model (bigint is handled by callers).
+pub(crate) fn js_to_number(v: &Value) -> f64 {
+    match v {
+        Value::Undefined => f64::NAN,
+        Value::Null => 0.0,
+        Value::Bool(b) => f64::from(u8::from(*b)),
+        Value::Number(n) => *n,
+        Value::String(s) => js_string_to_number(s),
+        Value::BigInt(d) => d.parse().unwrap_or(f64::NAN),
+        Value::Array(_) | Value::Bytes(_) => js_string_to_number(&js_to_string(v)),
+        Value::Object(_) | Value::Map(_) => f64::NAN,
+    }
+}
+
+/// The characters `String.prototype.trim` / `StringToNumber` / `StringToBigInt` strip:
+/// ECMAScript WhiteSpace plus LineTerminator.
+pub(crate) fn is_js_whitespace(c: char) -> bool {
+    matches!(
+        c,
+        '\t' | '\n'
+            | '\u{0b}'
+            | '\u{0c}'
+            | '\r'
+            | ' '
+            | '\u{a0}'
+            | '\u{1680}'
+            | '\u{2000}'..='\u{200a}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{202f}'
+            | '\u{205f}'
+            | '\u{3000}'
+            | '\u{feff}'
+    )
+}
+
+/// ECMAScript `StringToNumber`.
+pub(crate) fn js_string_to_number(s: &str) -> f64 {
+    let t = s.trim_matches(is_js_whitespace);
+    if t.is_empty() {
+        return 0.0;
+    }
+    let b = t.as_bytes();
+    if b.len() > 2 && b[0] == b'0' {
+        let radix = match b[1] {
+            b'x' | b'X' => 16,
+            b'o' | b'O' => 8,
+            b'b' | b'B' => 2,
+            _ => 0,
+        };
+        if radix != 0 {
+            let mut acc = 0f64;
+            let mut exact = 0u128;
+            let mut fits = true;
+            for &c in &b[2..] {
+                let Some(d) = (c as char).to_digit(radix) else { return f64::NAN };
+                acc = acc * radix as f64 + d as f64;
+                match exact.checked_mul(radix as u128).and_then(|x| x.checked_add(d as u128)) {
+                    Some(x) if fits => exact = x,
+                    _ => fits = false,
+                }
+            }
+            // u128 -> f64 rounds correctly; beyond 2^128 the approximation is as good as it gets.
+            return if fits { exact as f64 } else { acc };
+        }
+    }
+    let (sign, body) = match b[0] {
+        b'+' => (1.0, &t[1..]),
+        b'-' => (-1.0, &t[1..]),
+        _ => (1.0, t),
+    };
+    if body == "Infinity" {
+        return sign * f64::INFINITY;
+    }
+    if !is_str_unsigned_decimal_literal(body.as_bytes()) {
+        return f64::NAN;
+    }
+    // Rust's parser is correctly rounded, like the spec's RoundMVResult.
+    sign * body.parse::<f64>().unwrap_or(f64::NAN)
+}
+
+/// `StrUnsignedDecimalLiteral` without `Infinity`: `1`, `1.`, `.5`, `1.5e-3`, no separators.
+fn is_str_unsigned_decimal_literal(b: &[u8]) -> bool {
+    let mut i = 0;
+    let int_digits = b.iter().take_while(|c| c.is_ascii_digit()).count();
+    i += int_digits;
+    let mut frac_digits = 0;
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        frac_digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+        i += frac_digits;
+    }
+    if int_digits + frac_digits == 0 {
+        return false;
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        i += 1;
+        if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+            i += 1;
+        }
+        let exp_digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if exp_digits == 0 {
+            return false;
+        }
+        i += exp_digits;
+    }
+    i == b.len()
+}
+
+/// ECMAScript `ToString` for the values of our model (`Array.prototype.join` for arrays and
+/// typed arrays, `[object Object]` / `[object Map]` for the rest).
+pub(crate) fn js_to_string(v: &Value) -> String {
+    let mut out = Vec::new();
+    push_js_to_string(&mut out, v);
+    String::from_utf8(out).expect("ToString emits UTF-8")
+}
+
+fn push_js_to_string(out: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::Undefined => out.extend_from_slice(b"undefined"),
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Value::Number(n) => push_js_number(out, *n),
+        Value::String(s) => out.extend_from_slice(s.as_bytes()),
+        Value::BigInt(d) => out.extend_from_slice(d.as_bytes()),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                if !matches!(item, Value::Undefined | Value::Null) {
+                    push_js_to_string(out, item);
+                }
+            }
+        }
+        Value::Bytes(bytes) => {
+            for (i, b) in bytes.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(b.to_string().as_bytes());
+            }
+        }
+        Value::Object(_) => out.extend_from_slice(b"[object Object]"),
+        Value::Map(_) => out.extend_from_slice(b"[object Map]"),
+    }
+}
+
+/// The exact decimal digits of an integral finite double (what `BigInt(n)` yields).
+/// Callers guarantee `n.is_finite() && n.trunc() == n`.
+pub(crate) fn integral_f64_to_decimal(n: f64) -> String {
+    if n == 0.0 {
+        return "0".to_string();
+    }
+    let neg = n < 0.0;
+    let a = n.abs();
+    let digits = if a < 18446744073709551616.0 {
+        (a as u64).to_string()
+    } else {
+        // a = mantissa * 2^exp with exp > 0: multiply out in base-1e9 limbs.
+        let bits = a.to_bits();
+        let exp = ((bits >> 52) & 0x7ff) as i32 - 1075;
+        let mantissa = (bits & ((1u64 << 52) - 1)) | (1u64 << 52);
+        let mut big = BigDec::from_u64(mantissa);
+        for _ in 0..exp {
+            big.mul_add(2, 0);
+        }
+        big.to_decimal()
+    };
+    if neg {
+        format!("-{digits}")
+    } else {
+        digits
+    }
+}
+
+/// A tiny unsigned big integer in base 10^9 (little-endian limbs), enough for radix
+/// conversion of bigint literals and exact printing of large doubles.
+pub(crate) struct BigDec(Vec<u32>);
+
+impl BigDec {
+    const BASE: u64 = 1_000_000_000;
+
+    pub(crate) fn from_u64(mut n: u64) -> Self {
+        let mut limbs = Vec::new();
+        while n > 0 {
+            limbs.push((n % Self::BASE) as u32);
+            n /= Self::BASE;
+        }
+        BigDec(limbs)
+    }
+
+    /// self = self * mul + add (mul, add < 2^32).
+    pub(crate) fn mul_add(&mut self, mul: u32, add: u32) {
+        let mut carry = add as u64;
+        for limb in &mut self.0 {
+            let x = *limb as u64 * mul as u64 + carry;
+            *limb = (x % Self::BASE) as u32;
+            carry = x / Self::BASE;
+        }
+        while carry > 0 {
+            self.0.push((carry % Self::BASE) as u32);
+            carry /= Self::BASE;
+        }
+    }
+
+    pub(crate) fn to_decimal(&self) -> String {
+        let Some((top, rest)) = self.0.split_last() else { return "0".to_string() };
+        let mut s = top.to_string();
+        for limb in rest.iter().rev() {
+            s.push_str(&format!("{limb:09}"));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Expected bytes below were produced by running matter.js 0.17.9's real `toJson` in
+    //! Node 20 (scripts under /work/main/scratch/codec-probe*.mjs), not written by hand.
+    use super::*;
+    use crate::value::JsObject;
+
+    fn compact(v: &Value) -> String {
+        let mut out = Vec::new();
+        write_value(&mut out, v);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn pretty(v: &Value) -> String {
+        let mut out = Vec::new();
+        write_value_pretty(&mut out, v, 0);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn obj(entries: Vec<(&str, Value)>) -> Value {
+        let mut o = JsObject::new();
+        for (k, v) in entries {
+            o.insert(k.to_string(), v);
+        }
+        Value::Object(o)
+    }
+
+    fn s(x: &str) -> Value {
+        Value::String(x.to_string())
+    }
+
+    #[test]
+    fn numbers_match_json_stringify() {
+        // node: toJson([1e21,5e-7,0.1,123456789012345680000,-0,NaN,Infinity,-Infinity,1e-7,123e-20])
+        let v = Value::Array(
+            [1e21, 5e-7, 0.1, 123456789012345680000.0, -0.0, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 1e-7, 123e-20]
+                .into_iter()
+                .map(Value::Number)
+                .collect(),
+        );
+        assert_eq!(compact(&v), "[1e+21,5e-7,0.1,123456789012345680000,0,null,null,null,1e-7,1.23e-18]");
+        // node: toJson([1e300, -1.5e-300, 5e-324, 1.7976931348623157e308, 2**53, 0.000001, 1e20, -123.456])
+        let v = Value::Array(
+            [1e300, -1.5e-300, 5e-324, f64::MAX, 9007199254740992.0, 0.000001, 1e20, -123.456]
+                .into_iter()
+                .map(Value::Number)
+                .collect(),
+        );
+        assert_eq!(
+            compact(&v),
+            "[1e+300,-1.5e-300,5e-324,1.7976931348623157e+308,9007199254740992,0.000001,100000000000000000000,-123.456]"
+        );
+    }
+
+    #[test]
+    fn strings_escape_like_json_stringify() {
+        // node: toJson("\u0000\u001f\u007f\u2028\"\\\b\f\n\r\tx\u00e9\u{1F600}")
+        let v = s("\u{0}\u{1f}\u{7f}\u{2028}\"\\\u{8}\u{c}\n\r\tx\u{e9}\u{1F600}");
+        assert_eq!(compact(&v), "\"\\u0000\\u001f\u{7f}\u{2028}\\\"\\\\\\b\\f\\n\\r\\tx\u{e9}\u{1F600}\"");
+    }
+
+    #[test]
+    fn undefined_everywhere_becomes_a_marker_string() {
+        // node: toJson(undefined)
+        assert_eq!(compact(&Value::Undefined), r#""{\"__object__\":\"Undefined\"}""#);
+        // node: toJson({a: undefined, b: [undefined], c: new Map([[undefined, undefined]])})
+        let v = obj(vec![
+            ("a", Value::Undefined),
+            ("b", Value::Array(vec![Value::Undefined])),
+            ("c", Value::Map(vec![(Value::Undefined, Value::Undefined)])),
+        ]);
+        assert_eq!(
+            compact(&v),
+            r#"{"a":"{\"__object__\":\"Undefined\"}","b":["{\"__object__\":\"Undefined\"}"],"c":"{\"__object__\":\"Map\",\"__value__\":\"[[\\\"{\\\\\\\"__object__\\\\\\\":\\\\\\\"Undefined\\\\\\\"}\\\",\\\"{\\\\\\\"__object__\\\\\\\":\\\\\\\"Undefined\\\\\\\"}\\\"]]\"}"}"#
+        );
+    }
+
+    #[test]
+    fn bigint_and_bytes_markers() {
+        // node: toJson({x: -12n, y: 0n, b: new Uint8Array([1, 255, 0x0a]), e: new Uint8Array(0)})
+        let v = obj(vec![
+            ("x", Value::BigInt("-12".into())),
+            ("y", Value::BigInt("0".into())),
+            ("b", Value::Bytes(vec![1, 255, 10])),
+            ("e", Value::Bytes(vec![])),
+        ]);
+        assert_eq!(
+            compact(&v),
+            r#"{"x":"{\"__object__\":\"BigInt\",\"__value__\":\"-12\"}","y":"{\"__object__\":\"BigInt\",\"__value__\":\"0\"}","b":"{\"__object__\":\"Uint8Array\",\"__value__\":\"01ff0a\"}","e":"{\"__object__\":\"Uint8Array\",\"__value__\":\"\"}"}"#
+        );
+    }
+
+    #[test]
+    fn map_marker_nests_escaping_and_stays_compact_in_pretty_mode() {
+        // node: toJson({c: new Map([[1n, {x: new Uint8Array([1,255])}], ["k\n", new Map([[1,2]])]]), d: [], e: {}}, 2)
+        let v = obj(vec![
+            (
+                "c",
+                Value::Map(vec![
+                    (Value::BigInt("1".into()), obj(vec![("x", Value::Bytes(vec![1, 255]))])),
+                    (s("k\n"), Value::Map(vec![(Value::Number(1.0), Value::Number(2.0))])),
+                ]),
+            ),
+            ("d", Value::Array(vec![])),
+            ("e", obj(vec![])),
+        ]);
+        let expected = "{\n  \"c\": \"{\\\"__object__\\\":\\\"Map\\\",\\\"__value__\\\":\\\"[[\\\\\\\"{\\\\\\\\\\\\\\\"__object__\\\\\\\\\\\\\\\":\\\\\\\\\\\\\\\"BigInt\\\\\\\\\\\\\\\",\\\\\\\\\\\\\\\"__value__\\\\\\\\\\\\\\\":\\\\\\\\\\\\\\\"1\\\\\\\\\\\\\\\"}\\\\\\\",{\\\\\\\"x\\\\\\\":\\\\\\\"{\\\\\\\\\\\\\\\"__object__\\\\\\\\\\\\\\\":\\\\\\\\\\\\\\\"Uint8Array\\\\\\\\\\\\\\\",\\\\\\\\\\\\\\\"__value__\\\\\\\\\\\\\\\":\\\\\\\\\\\\\\\"01ff\\\\\\\\\\\\\\\"}\\\\\\\"}],[\\\\\\\"k\\\\\\\\n\\\\\\\",\\\\\\\"{\\\\\\\\\\\\\\\"__object__\\\\\\\\\\\\\\\":\\\\\\\\\\\\\\\"Map\\\\\\\\\\\\\\\",\\\\\\\\\\\\\\\"__value__\\\\\\\\\\\\\\\":\\\\\\\\\\\\\\\"[[1,2]]\\\\\\\\\\\\\\\"}\\\\\\\"]]\\\"}\",\n  \"d\": [],\n  \"e\": {}\n}";
+        assert_eq!(pretty(&v), expected);
+        // node: toJson(new Map())
+        assert_eq!(compact(&Value::Map(vec![])), r#""{\"__object__\":\"Map\",\"__value__\":\"[]\"}""#);
+    }
+
+    #[test]
+    fn pretty_nesting_levels() {
+        // node: toJson({a: [1, {b: [], c: [2, 3]}], "1": {}, z: null}, 2)
+        let v = obj(vec![
+            (
+                "a",
+                Value::Array(vec![
+                    Value::Number(1.0),
+                    obj(vec![
+                        ("b", Value::Array(vec![])),
+                        ("c", Value::Array(vec![Value::Number(2.0), Value::Number(3.0)])),
+                    ]),
+                ]),
+            ),
+            ("1", obj(vec![])),
+            ("z", Value::Null),
+        ]);
+        let expected = "{\n  \"1\": {},\n  \"a\": [\n    1,\n    {\n      \"b\": [],\n      \"c\": [\n        2,\n        3\n      ]\n    }\n  ],\n  \"z\": null\n}";
+        assert_eq!(pretty(&v), expected);
+        // A value nested at level 2 (as a property value inside {x: {y: HERE}}).
+        let inner = Value::Array(vec![Value::Bool(true)]);
+        let mut out = Vec::new();
+        write_value_pretty(&mut out, &inner, 2);
+        assert_eq!(String::from_utf8(out).unwrap(), "[\n      true\n    ]");
+        // Scalars print the same in both modes.
+        assert_eq!(pretty(&Value::Number(0.5)), "0.5");
+    }
+
+    #[test]
+    fn buffer_shaped_objects_become_bytes() {
+        // node: toJson({b: Buffer.from([1,2,3])}) and
+        //       toJson({type: "Buffer", data: [1, -1, 256.7, "0x10", " 7 ", null, true, "x", [5]], extra: 1})
+        let v = obj(vec![(
+            "b",
+            obj(vec![
+                ("type", s("Buffer")),
+                ("data", Value::Array(vec![Value::Number(1.0), Value::Number(2.0), Value::Number(3.0)])),
+            ]),
+        )]);
+        assert_eq!(compact(&v), r#"{"b":"{\"__object__\":\"Uint8Array\",\"__value__\":\"010203\"}"}"#);
+        let v = obj(vec![
+            ("type", s("Buffer")),
+            (
+                "data",
+                Value::Array(vec![
+                    Value::Number(1.0),
+                    Value::Number(-1.0),
+                    Value::Number(256.7),
+                    s("0x10"),
+                    s(" 7 "),
+                    Value::Null,
+                    Value::Bool(true),
+                    s("x"),
+                    Value::Array(vec![Value::Number(5.0)]),
+                ]),
+            ),
+            ("extra", Value::Number(1.0)),
+        ]);
+        assert_eq!(compact(&v), r#""{\"__object__\":\"Uint8Array\",\"__value__\":\"01ff00100700010005\"}""#);
+        // Not buffer-shaped: data is not an array.
+        let v = obj(vec![("type", s("Buffer")), ("data", s("x"))]);
+        assert_eq!(compact(&v), r#"{"type":"Buffer","data":"x"}"#);
+    }
+
+    #[test]
+    fn js_coercions() {
+        assert_eq!(integral_f64_to_decimal(1e21), "1000000000000000000000");
+        assert_eq!(integral_f64_to_decimal(-0.0), "0");
+        assert_eq!(integral_f64_to_decimal(-(2f64.powi(64))), "-18446744073709551616");
+        // node: BigInt(1.7976931348623157e308).toString()
+        assert_eq!(
+            integral_f64_to_decimal(f64::MAX),
+            "179769313486231570814527423731704356798070567525844996598917476803157260780028538760589558632766878171540458953514382464234321326889464182768467546703537516986049910576551282076245490090389328944075868508455133942304583236903222948165808559332123348274797826204144723168738177180919299881250404026184124858368"
+        );
+        assert_eq!(js_string_to_number(" 0x1F "), 31.0);
+        assert!(js_string_to_number("1_0").is_nan());
+        assert!(js_string_to_number("Infinityx").is_nan());
+        assert_eq!(js_string_to_number("-Infinity"), f64::NEG_INFINITY);
+        assert_eq!(js_string_to_number(".5e1"), 5.0);
+        assert_eq!(js_string_to_number("\u{a0}"), 0.0);
+        assert!(js_string_to_number("0x").is_nan());
+        assert!(js_string_to_number("-0x1").is_nan());
+    }
+}

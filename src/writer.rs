@@ -191,10 +191,10 @@ mod tests {
     #[test]
     fn rotates_by_size_within_a_batch() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = SegmentWriter::open(dir.path(), 40, false).unwrap();
+        let mut w = SegmentWriter::open(dir.path(), 36, false).unwrap();
         let mut closed = Vec::new();
         let ids = w.append(&[line(1), line(2), line(3), line(4)], &mut |s| closed.push(s)).unwrap();
-        // Each line is 19 bytes + newline: two fit before the size reaches 40.
+        // Each line is 17 bytes + newline: after two the size reaches the 36-byte limit.
         assert_eq!(ids.iter().map(|i| (i.segment, i.offset)).collect::<Vec<_>>(), vec![(1, 0), (1, 1), (2, 0), (2, 1)]);
         assert_eq!(closed, vec![1]);
         assert_eq!(fs::read_to_string(dir.path().join("00000002.jsonl")).unwrap().lines().count(), 2);
@@ -206,7 +206,7 @@ mod tests {
         fs::write(dir.path().join("00000003.jsonl.gz"), b"").unwrap();
         let w = SegmentWriter::open(dir.path(), 1 << 20, false).unwrap();
         assert_eq!(w.current_segment(), 4);
-        fs::write(dir.path().join("00000004.jsonl"), vec![b'x'; 100]).unwrap();
+        fs::write(dir.path().join("00000004.jsonl"), "{\"ts\":1,\"ops\":[]}\n".repeat(4)).unwrap();
         let w = SegmentWriter::open(dir.path(), 50, false).unwrap();
         assert_eq!(w.current_segment(), 5);
     }
