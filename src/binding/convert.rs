@@ -83,7 +83,8 @@ fn is_instance(env: sys::napi_env, v: sys::napi_value, ctor: sys::napi_value) ->
 pub struct Reader {
     env: sys::napi_env,
     map_ctor: Option<sys::napi_value>,
-    array_from: Option<sys::napi_value>,
+    /// `(Array, Array.from)`, looked up once per conversion.
+    array_from: Option<(sys::napi_value, sys::napi_value)>,
 }
 
 impl Reader {
@@ -167,15 +168,15 @@ impl Reader {
             None => *self.map_ctor.insert(global(env, c"Map")?),
         };
         if is_instance(env, v, map_ctor)? {
-            let array_from = match self.array_from {
+            let (array, array_from) = match self.array_from {
                 Some(f) => f,
                 None => {
                     let array = global(env, c"Array")?;
-                    *self.array_from.insert(named(env, array, c"from")?)
+                    *self.array_from.insert((array, named(env, array, c"from")?))
                 }
             };
             let mut entries = ptr::null_mut();
-            check!(sys::napi_call_function(env, ptr::null_mut(), array_from, 1, &v, &mut entries));
+            check!(sys::napi_call_function(env, array, array_from, 1, &v, &mut entries));
             let mut len = 0u32;
             check!(sys::napi_get_array_length(env, entries, &mut len));
             let mut out = Vec::with_capacity(len as usize);
@@ -263,7 +264,8 @@ fn buffer_json_to_bytes(obj: JsObject) -> Value {
 fn read_bigint(env: sys::napi_env, v: sys::napi_value) -> Res<String> {
     let mut sign = 0i32;
     let mut count = 0usize;
-    check!(sys::napi_get_value_bigint_words(env, v, &mut sign, &mut count, ptr::null_mut()));
+    // Asking for the size only: sign and words must both be null.
+    check!(sys::napi_get_value_bigint_words(env, v, ptr::null_mut(), &mut count, ptr::null_mut()));
     let mut words = vec![0u64; count.max(1)];
     check!(sys::napi_get_value_bigint_words(env, v, &mut sign, &mut count, words.as_mut_ptr()));
     words.truncate(count);
