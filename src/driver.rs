@@ -279,18 +279,11 @@ impl Shared {
         let _files = self.files.lock().unwrap();
         let state = self.state.read().unwrap().clone();
         let Some(id) = state.last_commit else { return Ok(()) };
-        if *self.last_snapshot.lock().unwrap() == Some(id) && self.snapshot_exists() {
-            return Ok(());
-        }
         let started = Instant::now();
         snapshot::save(&self.dir, "snapshot", self.options.compress_snapshot, id, state.last_ts, &state.store)?;
         *self.last_snapshot.lock().unwrap() = Some(id);
         tracing::debug!("Snapshot at commit {id} ({} keys) written in {:?}", state.store.key_count(), started.elapsed());
         Ok(())
-    }
-
-    fn snapshot_exists(&self) -> bool {
-        self.dir.join("snapshot.json.gz").exists() || self.dir.join("snapshot.json").exists()
     }
 
     fn run_clean(&self) -> Result<(), EngineError> {
