@@ -206,6 +206,7 @@ export class WalStorageDriver {
     }
 
     #native;
+    #fast;
     #root;
     #lock;
     #options;
@@ -230,10 +231,16 @@ export class WalStorageDriver {
         // A DatafileRoot brings matter.js's own reference-counted lock; plain paths lock natively.
         const nativeLock = options.lock ?? (this.#root === undefined);
         this.#native = new native.NativeWal(dir, nativeOptions(options, nativeLock));
+        this.#fast = this.#native.fastReads();
     }
 
     get type() {
         return "kv";
+    }
+
+    /** The driver id, per instance as matter.js reads it (StorageManager.driverId, storage logs). */
+    get id() {
+        return WalStorageDriver.id;
     }
 
     get root() {
@@ -284,12 +291,30 @@ export class WalStorageDriver {
         await lock?.close();
     }
 
+    // get/has are the hot path: the contexts array goes over as one joined string plus its
+    // length (validated natively), which saves a Node-API round trip per segment.
     get(contexts, key) {
-        return promised(() => this.#native.get(contexts, key));
+        try {
+            return Promise.resolve(
+                Array.isArray(contexts)
+                    ? this.#fast.get(contexts.join("."), contexts.length, key)
+                    : this.#native.get(contexts, key),
+            );
+        } catch (error) {
+            return Promise.reject(error);
+        }
     }
 
     has(contexts, key) {
-        return promised(() => this.#native.has(contexts, key));
+        try {
+            return Promise.resolve(
+                Array.isArray(contexts)
+                    ? this.#fast.has(contexts.join("."), contexts.length, key)
+                    : this.#native.has(contexts, key),
+            );
+        } catch (error) {
+            return Promise.reject(error);
+        }
     }
 
     keys(contexts) {
@@ -343,3 +368,63 @@ export class WalStorageDriver {
 }
 
 export default WalStorageDriver;
+
+// ---------------------------------------------------------------------------------------------
+// matter.js integration: register this driver with a matter.js StorageService under id "wal".
+// ---------------------------------------------------------------------------------------------
+
+function matterFor(target, caller) {
+    if (matter === undefined) {
+        throw makeError("StorageError", `${caller}() needs @matter/general (install @matter/main or @matter/general)`);
+    }
+    // An application loaded through require() has the CommonJS build of @matter/general, whose
+    // Environment and StorageService are other classes than the ESM ones imported above.
+    if (target !== undefined && !(target instanceof matter.Environment) && !(target instanceof matter.StorageService)) {
+        try {
+            const cjs = require("@matter/general");
+            if (target instanceof cjs.Environment || target instanceof cjs.StorageService) {
+                return cjs;
+            }
+        } catch {
+            // no CommonJS build; fall through to the ESM one
+        }
+    }
+    return matter;
+}
+
+function storageServiceOf(target, caller) {
+    if (target !== undefined && target !== null && typeof target.registerDriver === "function") {
+        return target;
+    }
+    const general = matterFor(target, caller);
+    const environment = target ?? general.Environment.default;
+    if (typeof environment?.get !== "function") {
+        throw makeError("StorageError", `${caller}() needs a matter.js Environment or StorageService`);
+    }
+    return environment.get(general.StorageService);
+}
+
+/**
+ * Registers this native driver with matter.js's StorageService under id "wal", replacing
+ * matter.js's TypeScript WalStorageDriver. Namespaces whose driver.json says "wal", or opened
+ * with storage.driver=wal (MATTER_STORAGE_DRIVER=wal), then use this driver, and matter.js's
+ * migrations to or from "wal" read and write through it. `{ select: true }` also selects "wal"
+ * for the environment, as storage.driver=wal does when matter.js boots.
+ */
+export function registerWalDriver(target, options = {}) {
+    const service = storageServiceOf(target, "registerWalDriver");
+    service.registerDriver(WalStorageDriver);
+    if (options.select) {
+        service.defaultDriver = WalStorageDriver.id;
+        service.configuredDriver = WalStorageDriver.id;
+    }
+    return service;
+}
+
+/** Puts matter.js's own TypeScript WalStorageDriver back under id "wal". */
+export function unregisterWalDriver(target) {
+    const service = storageServiceOf(target, "unregisterWalDriver");
+    const general = matterFor(target, "unregisterWalDriver");
+    service.registerDriver(general.WalStorageDriver);
+    return service;
+}

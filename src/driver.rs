@@ -79,6 +79,15 @@ pub struct BatchResult {
     pub result: Result<(), EngineError>,
 }
 
+/// How a submitted commit proceeds.
+#[derive(Debug, PartialEq)]
+pub enum Submitted {
+    /// Queued to the writer thread; settled later through `Notify`.
+    Queued,
+    /// Already written (or failed) on the calling thread.
+    Done(Result<(), EngineError>),
+}
+
 /// Called on the writer thread after each batch (after the store is updated).
 pub type Notify = Arc<dyn Fn(BatchResult) + Send + Sync>;
 
@@ -104,6 +113,14 @@ struct Shared {
     maintenance: Mutex<Maintenance>,
     wake: Condvar,
     active_segment: std::sync::atomic::AtomicU32,
+    /// The active segment; held by whoever is writing (the writer thread, or the JS thread
+    /// on the inline path).
+    segment_writer: Mutex<SegmentWriter>,
+    /// Commits sent to the writer thread and not yet written. Only the submitting thread
+    /// increments it, so "0 while holding `segment_writer`" means nothing is in flight.
+    queued: std::sync::atomic::AtomicUsize,
+    /// Set when close starts: no new commits are accepted.
+    closing: std::sync::atomic::AtomicBool,
 }
 
 pub struct Engine {
@@ -144,12 +161,15 @@ impl Engine {
             files: Mutex::new(()),
             maintenance: Mutex::new(Maintenance { stop: false, compress_pending: false }),
             wake: Condvar::new(),
+            segment_writer: Mutex::new(writer),
+            queued: 0.into(),
+            closing: false.into(),
         });
         let (tx, rx) = mpsc::channel();
         let writer_shared = shared.clone();
         let writer_thread = std::thread::Builder::new()
             .name("wal-writer".into())
-            .spawn(move || run_writer(writer_shared, writer, rx, notify))?;
+            .spawn(move || run_writer(writer_shared, rx, notify))?;
         let maint_shared = shared.clone();
         let maintainer = std::thread::Builder::new().name("wal-maintenance".into()).spawn(move || run_maintenance(maint_shared))?;
         if shared.options.compress_log {
@@ -163,9 +183,30 @@ impl Engine {
         })
     }
 
-    /// Queues a commit. Its outcome arrives through `notify`, in submission order.
-    pub fn submit(&self, ops: Vec<Op>) -> Result<(), EngineError> {
-        self.requests.lock().unwrap().send(Request::Commit(ops)).map_err(|_| EngineError::Storage("WAL writer has stopped".into()))
+    /// Queues a commit. Its outcome arrives through `notify`, in submission order — except
+    /// with fsync off and nothing in flight, where the commit is written right here (one
+    /// buffered `write`, no handoff to another thread) and `Submitted::Done` carries the
+    /// outcome. Must always be called from the same thread.
+    pub fn submit(&self, ops: Vec<Op>) -> Result<Submitted, EngineError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.shared.closing.load(SeqCst) {
+            return Err(EngineError::Storage("WalStorageDriver is closing".into()));
+        }
+        if !self.shared.options.fsync && self.shared.queued.load(SeqCst) == 0 {
+            if let Ok(mut writer) = self.shared.segment_writer.try_lock() {
+                if self.shared.queued.load(SeqCst) == 0 {
+                    let result = write_batch(&self.shared, &mut writer, &[ops], now_ms());
+                    return Ok(Submitted::Done(result));
+                }
+            }
+        }
+        self.shared.queued.fetch_add(1, SeqCst);
+        let sent = self.requests.lock().unwrap().send(Request::Commit(ops));
+        if sent.is_err() {
+            self.shared.queued.fetch_sub(1, SeqCst);
+            return Err(EngineError::Storage("WAL writer has stopped".into()));
+        }
+        Ok(Submitted::Queued)
     }
 
     /// Runs `f` against the committed state (a brief read lock, never blocked by file I/O).
@@ -231,6 +272,7 @@ impl Engine {
     }
 
     fn shutdown(&self) -> Result<(), EngineError> {
+        self.shared.closing.store(true, std::sync::atomic::Ordering::SeqCst);
         {
             let mut m = self.shared.maintenance.lock().unwrap();
             m.stop = true;
@@ -337,25 +379,55 @@ fn load_state(dir: &Path, wal_dir: &Path) -> Result<(State, Option<CommitId>), E
     Ok((state, after))
 }
 
-/// Group commit: take everything queued, write it with one write (+ one fsync), apply it
-/// to the store in log order, then report the batch.
-fn run_writer(shared: Arc<Shared>, mut writer: SegmentWriter, rx: Receiver<Request>, notify: Notify) {
+/// Writes one batch of commits with one write (+ one fsync), then applies them to the store
+/// in log order. On failure nothing is applied and the segment is cut back.
+fn write_batch(shared: &Shared, writer: &mut SegmentWriter, batch: &[Vec<Op>], ts: f64) -> Result<(), EngineError> {
+    let lines: Vec<Vec<u8>> = batch
+        .iter()
+        .map(|ops| {
+            let mut line = Vec::with_capacity(128);
+            serialize_commit(&mut line, ts, ops);
+            line
+        })
+        .collect();
+    let mut rotated = false;
+    let ids = writer
+        .append(&lines, &mut |seg| {
+            rotated = true;
+            tracing::debug!("Rotated WAL segment {seg}");
+        })
+        .map_err(|e| {
+            tracing::warn!("WAL write failed: {e}");
+            EngineError::Storage(format!("WAL write failed: {e}"))
+        })?;
+    shared.active_segment.store(writer.current_segment(), std::sync::atomic::Ordering::Relaxed);
+    {
+        let mut state = shared.state.write().unwrap();
+        for ops in batch {
+            state.store.apply(ops);
+        }
+        state.last_commit = ids.last().copied();
+        state.last_ts = ts;
+    }
+    if rotated && shared.options.compress_log {
+        shared.request_compress();
+    }
+    Ok(())
+}
+
+/// Group commit: take everything queued, write it as one batch, report the batch.
+fn run_writer(shared: Arc<Shared>, rx: Receiver<Request>, notify: Notify) {
     const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
     let mut close_reply = None;
     while close_reply.is_none() {
         let Ok(first) = rx.recv() else { break };
         let mut batch: Vec<Vec<Op>> = Vec::new();
-        let mut lines: Vec<Vec<u8>> = Vec::new();
-        let mut bytes = 0usize;
-        let ts = now_ms();
         let mut next = Some(first);
+        let mut approx_bytes = 0usize;
         while let Some(req) = next.take() {
             match req {
                 Request::Commit(ops) => {
-                    let mut line = Vec::with_capacity(128);
-                    serialize_commit(&mut line, ts, &ops);
-                    bytes += line.len();
-                    lines.push(line);
+                    approx_bytes += ops.len() * 64;
                     batch.push(ops);
                 }
                 Request::Close(reply) => {
@@ -363,41 +435,22 @@ fn run_writer(shared: Arc<Shared>, mut writer: SegmentWriter, rx: Receiver<Reque
                     break;
                 }
             }
-            if bytes < MAX_BATCH_BYTES {
+            if approx_bytes < MAX_BATCH_BYTES {
                 next = rx.try_recv().ok();
             }
         }
         if batch.is_empty() {
             continue;
         }
-        let mut rotated = false;
-        let result = writer.append(&lines, &mut |seg| {
-            rotated = true;
-            tracing::debug!("Rotated WAL segment {seg}");
-        });
-        match result {
-            Ok(ids) => {
-                shared.active_segment.store(writer.current_segment(), std::sync::atomic::Ordering::Relaxed);
-                {
-                    let mut state = shared.state.write().unwrap();
-                    for ops in &batch {
-                        state.store.apply(ops);
-                    }
-                    state.last_commit = ids.last().copied();
-                    state.last_ts = ts;
-                }
-                notify(BatchResult { count: batch.len(), result: Ok(()) });
-                if rotated && shared.options.compress_log {
-                    shared.request_compress();
-                }
-            }
-            Err(e) => {
-                tracing::warn!("WAL write failed: {e}");
-                notify(BatchResult { count: batch.len(), result: Err(EngineError::Storage(format!("WAL write failed: {e}"))) });
-            }
-        }
+        let result = {
+            let mut writer = shared.segment_writer.lock().unwrap();
+            let result = write_batch(&shared, &mut writer, &batch, now_ms());
+            shared.queued.fetch_sub(batch.len(), std::sync::atomic::Ordering::SeqCst);
+            result
+        };
+        notify(BatchResult { count: batch.len(), result });
     }
-    let closed = writer.close().map_err(EngineError::from);
+    let closed = shared.segment_writer.lock().unwrap().close().map_err(EngineError::from);
     if let Some(reply) = close_reply {
         let _ = reply.send(closed);
     }

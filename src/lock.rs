@@ -79,6 +79,30 @@ impl Drop for DirLock {
     }
 }
 
+/// Who holds a directory's lock, as a diagnostic tool sees it (nothing is touched).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LockHolder {
+    /// The pid in `matter.pid`; `None` when it is missing or unreadable.
+    pub pid: Option<u32>,
+    pub token: Option<String>,
+    /// Why a driver opening the directory would reclaim the lock; `None` while the owner lives.
+    pub stale: Option<String>,
+}
+
+/// The holder of `dir`'s lock, or `None` when `matter.lock` does not exist.
+pub fn holder(dir: &Path) -> Option<LockHolder> {
+    if !dir.join(LOCK_FILE).exists() {
+        return None;
+    }
+    let owner = read_owner(&dir.join(PID_FILE));
+    let stale = stale_reason(owner.as_ref());
+    let (pid, token) = match owner {
+        Some((pid, token)) => (Some(pid), token),
+        None => (None, None),
+    };
+    Some(LockHolder { pid, token, stale })
+}
+
 fn take(dir: &Path) -> Result<(), LockError> {
     let lock_path = dir.join(LOCK_FILE);
     let pid_path = dir.join(PID_FILE);

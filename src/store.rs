@@ -26,16 +26,20 @@ fn slot_for(key: &str) -> Slot {
     }
 }
 
+/// Key index of an [`OrderedMap`]: a persistent hash map with a fast (non-SipHash) hasher;
+/// keys are context names and storage keys, not attacker-chosen hash-flooding input.
+type KeyIndex<V> = imbl::GenericHashMap<Arc<str>, (Slot, V), foldhash::fast::RandomState, imbl::shared_ptr::DefaultSharedPtr>;
+
 /// A persistent map that iterates in JavaScript property order. Cloning is O(1).
 #[derive(Clone)]
 pub struct OrderedMap<V: Clone> {
-    by_key: imbl::HashMap<Arc<str>, (Slot, V)>,
+    by_key: KeyIndex<V>,
     order: imbl::OrdMap<Slot, Arc<str>>,
 }
 
 impl<V: Clone> Default for OrderedMap<V> {
     fn default() -> Self {
-        OrderedMap { by_key: imbl::HashMap::new(), order: imbl::OrdMap::new() }
+        OrderedMap { by_key: KeyIndex::default(), order: imbl::OrdMap::new() }
     }
 }
 

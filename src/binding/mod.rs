@@ -2,9 +2,11 @@
 //! Reads answer synchronously from the in-memory store; writes return promises settled
 //! by the group-commit writer; slow work (open, close, history) runs on the tokio pool.
 
+mod cache;
 pub(crate) mod convert;
 mod dispatch;
 mod errors;
+mod fast;
 mod logging;
 
 use std::collections::VecDeque;
@@ -18,7 +20,7 @@ use napi::sys;
 use napi_derive::napi;
 
 use crate::commit::{CommitId, Op};
-use crate::driver::{BatchResult, Engine, EngineError, Notify, Options};
+use crate::driver::{BatchResult, Engine, EngineError, Notify, Options, Submitted};
 use crate::lock::{DirLock, LockError};
 use crate::store::StoreData;
 use crate::value::Value;
@@ -74,17 +76,25 @@ enum Phase {
 }
 
 /// State shared by a driver and its transactions.
-struct Inner {
+pub(crate) struct Inner {
     dir: PathBuf,
     options: Options,
     take_lock: bool,
     phase: Mutex<Phase>,
-    engine: RwLock<Option<Arc<Engine>>>,
+    pub(crate) engine: RwLock<Option<Arc<Engine>>>,
     /// Resolvers of queued writes, oldest first; only touched on the JS thread.
     pending: Arc<Mutex<VecDeque<Deferred>>>,
+    /// JS values handed out by `get`/`values`, reused while unchanged. JS thread only.
+    pub(crate) cache: Mutex<Option<cache::JsCache>>,
 }
 
 impl Inner {
+    fn cached_value(&self, env: &Env, value: &Arc<Value>) -> Result<sys::napi_value> {
+        let mut slot = self.cache.lock().unwrap();
+        let cache = slot.get_or_insert_with(|| cache::JsCache::new(env.raw()));
+        cache.value(env.raw(), value).map_err(|f| fail(env, f))
+    }
+
     fn engine(&self, env: &Env) -> Result<Arc<Engine>> {
         match self.engine.read().unwrap().as_ref() {
             Some(e) => Ok(e.clone()),
@@ -105,13 +115,24 @@ impl Inner {
         let engine = self.engine(env)?;
         let raw = env.raw();
         let (deferred, promise) = dispatch::promise(raw).map_err(|f| fail(env, f))?;
-        dispatch::hold(raw).map_err(|f| fail(env, f))?;
+        // Registered before submitting: the writer may settle it any moment after.
         self.pending.lock().unwrap().push_back(deferred);
-        if let Err(e) = engine.submit(ops) {
-            let d = self.pending.lock().unwrap().pop_back().expect("just pushed");
-            let err = errors::make(raw, Kind::Storage, &e.to_string()).map_err(|f| fail(env, f))?;
-            d.reject(raw, err);
-            dispatch::release(raw, 1);
+        let outcome = engine.submit(ops);
+        if let Ok(Submitted::Queued) = outcome {
+            dispatch::hold(raw).map_err(|f| fail(env, f))?;
+            return Ok(Raw(promise));
+        }
+        let deferred = self.pending.lock().unwrap().pop_back().expect("just pushed");
+        match outcome {
+            Ok(Submitted::Done(Ok(()))) => {
+                let undefined = convert::undefined(raw).map_err(|f| fail(env, f))?;
+                deferred.resolve(raw, undefined);
+            }
+            Ok(Submitted::Done(Err(e))) | Err(e) => {
+                let err = errors::make(raw, Kind::Storage, &e.to_string()).map_err(|f| fail(env, f))?;
+                deferred.reject(raw, err);
+            }
+            Ok(Submitted::Queued) => unreachable!(),
         }
         Ok(Raw(promise))
     }
@@ -344,6 +365,7 @@ impl NativeWal {
                 phase: Mutex::new(Phase::Closed),
                 engine: RwLock::new(None),
                 pending: Arc::new(Mutex::new(VecDeque::new())),
+                cache: Mutex::new(None),
             }),
         })
     }
@@ -351,6 +373,12 @@ impl NativeWal {
     #[napi(getter)]
     pub fn initialized(&self) -> bool {
         matches!(*self.inner.phase.lock().unwrap(), Phase::Open | Phase::Closing)
+    }
+
+    /// `{ get(joinedContexts, count, key), has(…) }`: the read hot path (see `fast.rs`).
+    #[napi(ts_return_type = "{ get(contexts: string, count: number, key: string): unknown; has(contexts: string, count: number, key: string): boolean }")]
+    pub fn fast_reads(&self, env: Env) -> Result<Raw> {
+        fast::bind(env.raw(), &self.inner).map(Raw).map_err(|f| fail(&env, f))
     }
 
     #[napi(getter)]
@@ -422,6 +450,9 @@ impl NativeWal {
             },
             move |env, ()| {
                 *inner.engine.write().unwrap() = None;
+                if let Some(mut c) = inner.cache.lock().unwrap().take() {
+                    c.clear();
+                }
                 LOCKS.lock().unwrap().retain_mut(|(dir, lock)| {
                     if *dir == inner.dir {
                         if let Some(l) = lock {
@@ -443,8 +474,10 @@ impl NativeWal {
         let engine = self.inner.engine(&env)?;
         let ctx = context_key(&env, &contexts)?;
         let key = key_string(&env, &key)?;
-        let value = engine.read(|s| s.store.get(&ctx, &key).cloned());
-        js_value(&env, value.as_deref())
+        match engine.read(|s| s.store.get(&ctx, &key).cloned()) {
+            Some(value) => self.inner.cached_value(&env, &value).map(Raw),
+            None => convert::undefined(env.raw()).map(Raw).map_err(|f| fail(&env, f)),
+        }
     }
 
     #[napi]
@@ -467,8 +500,18 @@ impl NativeWal {
     pub fn values(&self, env: Env, contexts: Unknown) -> Result<Raw> {
         let engine = self.inner.engine(&env)?;
         let ctx = context_key(&env, &contexts)?;
-        let view = engine.view();
-        js_context_values(env.raw(), &view.store, &ctx).map(Raw).map_err(|f| fail(&env, f))
+        let entries: Vec<(Arc<str>, Arc<Value>)> = engine.read(|s| {
+            s.store.context(&ctx).map(|c| c.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
+        });
+        let raw = env.raw();
+        let mut obj = ptr::null_mut();
+        unsafe { sys::napi_create_object(raw, &mut obj) };
+        let mut w = convert::Writer::new(raw);
+        for (k, v) in &entries {
+            let js = self.inner.cached_value(&env, v)?;
+            w.set_raw(obj, k, js).map_err(|f| fail(&env, f))?;
+        }
+        Ok(Raw(obj))
     }
 
     #[napi(ts_return_type = "string[]")]

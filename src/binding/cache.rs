@@ -1,0 +1,84 @@
+//! Materialized JS values of recently read values. matter.js's driver hands out the very
+//! object it keeps in its cache; we keep the JS value built the last time a stored value
+//! was read, keyed by the identity of its `Arc` (the store replaces the `Arc` whenever a key
+//! is written), so a warm `get` costs one pointer-hash lookup instead of rebuilding the
+//! object through Node-API. Entries hold their `Arc`, so an address is never reused while
+//! cached.
+
+use std::collections::HashMap;
+use std::ptr;
+use std::sync::Arc;
+use std::thread::ThreadId;
+
+use napi::sys;
+
+use super::convert::{check, Res, Writer};
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+use crate::value::Value;
+
+/// Entries kept before the cache starts over; bounds memory for huge stores.
+const MAX_ENTRIES: usize = 100_000;
+
+pub struct JsCache {
+    env: sys::napi_env,
+    thread: ThreadId,
+    by_value: FastMap<usize, (Arc<Value>, sys::napi_ref)>,
+}
+
+// Only used on the JS thread that created it (checked in Drop); the Mutex around it is
+// what lets the driver state cross threads at all.
+unsafe impl Send for JsCache {}
+
+impl JsCache {
+    pub fn new(env: sys::napi_env) -> Self {
+        JsCache { env, thread: std::thread::current().id(), by_value: FastMap::default() }
+    }
+
+    /// The JS value for a stored value, reusing the one built last time for the same `Arc`.
+    pub fn value(&mut self, env: sys::napi_env, value: &Arc<Value>) -> Res<sys::napi_value> {
+        if !worth_caching(value) {
+            return Writer::new(env).write(value);
+        }
+        let id = Arc::as_ptr(value) as usize;
+        if let Some((_, reference)) = self.by_value.get(&id) {
+            let mut out = ptr::null_mut();
+            check!(sys::napi_get_reference_value(env, *reference, &mut out));
+            if !out.is_null() {
+                return Ok(out);
+            }
+        }
+        let js = Writer::new(env).write(value)?;
+        let mut reference = ptr::null_mut();
+        check!(sys::napi_create_reference(env, js, 1, &mut reference));
+        if self.by_value.len() >= MAX_ENTRIES {
+            self.clear();
+        }
+        if let Some((_, old)) = self.by_value.insert(id, (value.clone(), reference)) {
+            unsafe { sys::napi_delete_reference(env, old) };
+        }
+        Ok(js)
+    }
+
+    /// Drops every cached value.
+    pub fn clear(&mut self) {
+        for (_, (_, reference)) in self.by_value.drain() {
+            unsafe { sys::napi_delete_reference(self.env, reference) };
+        }
+    }
+}
+
+/// Objects only: Node-API before version 10 can only reference objects, and primitives are
+/// cheap to rebuild anyway.
+fn worth_caching(v: &Value) -> bool {
+    matches!(v, Value::Object(_) | Value::Array(_) | Value::Map(_) | Value::Bytes(_))
+}
+
+impl Drop for JsCache {
+    fn drop(&mut self) {
+        if std::thread::current().id() == self.thread {
+            self.clear();
+        }
+        // Elsewhere the references cannot be touched; Node frees them with the environment.
+    }
+}
