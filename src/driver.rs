@@ -12,10 +12,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::cleaner::{self, HeadSnapshot};
 use crate::commit::{serialize_commit, CommitId, Op};
 use crate::compress::compress_rotated;
-use crate::reader::{list_segments, read_commits};
+use crate::reader::{check_contiguous, list_segments, read_commits};
 use crate::snapshot::{self, Snapshot};
 use crate::store::StoreData;
-use crate::writer::SegmentWriter;
+use crate::writer::{ensure_after, SegmentWriter};
 
 /// Driver settings; the defaults are matter.js's.
 #[derive(Debug, Clone)]
@@ -337,31 +337,58 @@ impl Shared {
     }
 }
 
-/// Loads snapshot + replays the log after it.
+/// Loads snapshot + replays the log after it. Without a usable snapshot (unreadable, or
+/// missing) the log rebuilds the state when it still holds everything: from segment 1, or
+/// from the head snapshot on. A segment missing from the part of the log to replay is an
+/// error naming the file, never a silent gap.
 fn load_state(dir: &Path, wal_dir: &Path) -> Result<(State, Option<CommitId>), EngineError> {
+    let storage = |m: String| EngineError::Storage(m);
+    let segments =
+        list_segments(wal_dir).map_err(|e| storage(format!("Cannot read WAL directory {}: {e}", wal_dir.display())))?;
     let mut state = State::default();
-    let mut after = None;
+    let mut base = None;
+    let mut last_snapshot = None;
     match snapshot::load(dir, "snapshot") {
         Ok(Some(s)) => {
+            check_contiguous(wal_dir, &segments, s.commit_id.segment).map_err(|m| storage(format!("Cannot load WAL: {m}")))?;
             tracing::debug!("Loaded snapshot at commit {}", s.commit_id);
-            after = Some(s.commit_id);
+            base = Some(s.commit_id);
+            last_snapshot = Some(s.commit_id);
             state.store = s.data;
             state.last_ts = s.ts;
         }
-        Ok(None) => {}
-        Err(e) => {
-            // The log alone rebuilds everything when nothing was ever cleaned away.
-            let segments = list_segments(wal_dir)?;
-            let head_exists = snapshot::load(dir, "head").ok().flatten().is_some();
-            if segments.first() == Some(&1) && !head_exists {
-                tracing::warn!("Snapshot unreadable, rebuilding from the full log: {e}");
-            } else {
-                return Err(EngineError::Storage(format!("Cannot load snapshot {e}")));
+        loaded => {
+            let problem = match &loaded {
+                Err(e) => format!("Cannot load snapshot {e}"),
+                Ok(_) => "No snapshot".to_string(),
+            };
+            let full_log = check_contiguous(wal_dir, &segments, 1);
+            match (&loaded, full_log) {
+                (Ok(_), Ok(())) => {}
+                (Err(_), Ok(())) => tracing::warn!("{problem}; rebuilding the state from the full log"),
+                (_, Err(gap)) => {
+                    // Cleaning removed the start of the log: only the head snapshot can stand in.
+                    let head = match snapshot::load(dir, "head") {
+                        Ok(Some(h)) => h,
+                        Ok(None) => return Err(storage(format!("{problem}, and the log cannot replace it: {gap}"))),
+                        Err(e) => {
+                            return Err(storage(format!("{problem}, and the log cannot replace it: {gap}; head snapshot {e}")))
+                        }
+                    };
+                    let h = head.commit_id.segment;
+                    let first = if segments.contains(&h) { h } else { h.saturating_add(1) };
+                    check_contiguous(wal_dir, &segments, first)
+                        .map_err(|m| storage(format!("{problem}, and the log after the head snapshot is incomplete: {m}")))?;
+                    tracing::warn!("{problem}; rebuilding the state from the head snapshot and the log after it");
+                    base = Some(head.commit_id);
+                    state.store = head.data;
+                    state.last_ts = head.ts;
+                }
             }
         }
     }
     let mut replayed = 0usize;
-    read_commits(wal_dir, after, |c| {
+    read_commits(wal_dir, base, |c| {
         state.store.apply(&c.commit.ops);
         state.last_commit = Some(c.id);
         if c.commit.ts != 0.0 {
@@ -370,13 +397,17 @@ fn load_state(dir: &Path, wal_dir: &Path) -> Result<(State, Option<CommitId>), E
         replayed += 1;
         true
     })
-    .map_err(|e| EngineError::Storage(format!("Cannot read WAL: {e}")))?;
+    .map_err(|e| storage(format!("Cannot read WAL: {e}")))?;
     if replayed > 0 {
         tracing::debug!("Replayed {replayed} WAL commits");
-    } else if after.is_some() {
-        state.last_commit = after;
+    } else if let Some(b) = base {
+        state.last_commit = Some(b);
+        let moved = ensure_after(wal_dir, b).map_err(|e| storage(format!("Cannot prepare WAL in {}: {e}", wal_dir.display())))?;
+        if moved {
+            tracing::warn!("The WAL ends before commit {b} of the loaded state; new commits go to segment {}", b.segment + 1);
+        }
     }
-    Ok((state, after))
+    Ok((state, last_snapshot))
 }
 
 /// Writes one batch of commits with one write (+ one fsync), then applies them to the store

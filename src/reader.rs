@@ -43,22 +43,58 @@ pub fn scan_segments(wal_dir: &Path) -> io::Result<BTreeMap<u32, (bool, bool)>> 
 
 /// The whole content of a segment, decompressed; the `.gz` form wins when both exist.
 pub fn read_segment_bytes(wal_dir: &Path, segment: u32) -> io::Result<(PathBuf, Vec<u8>)> {
+    read_segment(wal_dir, segment, false)
+}
+
+/// Like [`read_segment_bytes`], with two recoveries for a `.gz` that does not decode: the
+/// plain copy is used when it is still there (compression removes it only after the `.gz`
+/// is complete), and with `allow_truncated` (the newest segment, which a crash can tear) a
+/// gzip stream that merely ends early yields the lines it holds, with a warning. Anything
+/// else (corrupt data, or a truncated segment in the middle of the log) is an error naming
+/// the file.
+pub fn read_segment(wal_dir: &Path, segment: u32, allow_truncated: bool) -> io::Result<(PathBuf, Vec<u8>)> {
     let gz = wal_dir.join(compressed_segment_filename(segment));
+    let plain = wal_dir.join(segment_filename(segment));
+    let read_plain = || fs::read(&plain).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", plain.display())));
     match fs::File::open(&gz) {
         Ok(file) => {
             let mut out = Vec::new();
-            MultiGzDecoder::new(io::BufReader::new(file))
-                .read_to_end(&mut out)
-                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", gz.display())))?;
-            Ok((gz, out))
+            match MultiGzDecoder::new(io::BufReader::new(file)).read_to_end(&mut out) {
+                Ok(_) => Ok((gz, out)),
+                Err(e) if plain.is_file() => {
+                    tracing::warn!("Cannot decompress {} ({e}); reading the plain copy {}", gz.display(), plain.display());
+                    Ok((plain.clone(), read_plain()?))
+                }
+                Err(e) if allow_truncated && e.kind() == io::ErrorKind::UnexpectedEof => {
+                    tracing::warn!(
+                        "{} is truncated ({e}); recovered the {} bytes before the cut, later lines of this segment are lost",
+                        gz.display(),
+                        out.len()
+                    );
+                    Ok((gz, out))
+                }
+                Err(e) => Err(io::Error::new(e.kind(), format!("{}: {e}", gz.display()))),
+            }
         }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let plain = wal_dir.join(segment_filename(segment));
-            let bytes = fs::read(&plain).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", plain.display())))?;
-            Ok((plain, bytes))
-        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok((plain.clone(), read_plain()?)),
         Err(e) => Err(io::Error::new(e.kind(), format!("{}: {e}", gz.display()))),
     }
+}
+
+/// Checks that the log has segment `first` and every segment after it up to the newest one:
+/// a segment is missing when a later one exists. `Err` names the first missing file.
+pub fn check_contiguous(wal_dir: &Path, segments: &[u32], first: u32) -> Result<(), String> {
+    let mut expected = first;
+    for &seg in segments.iter().filter(|s| **s >= first) {
+        if seg != expected {
+            return Err(format!(
+                "WAL segment {} is missing (the log goes on with segment {seg}), so the commits it held are lost",
+                wal_dir.join(segment_filename(expected)).display()
+            ));
+        }
+        expected = seg + 1;
+    }
+    Ok(())
 }
 
 /// Splits a segment into `(offset, line)` pairs the way matter.js numbers them: every
@@ -86,11 +122,13 @@ pub struct ReadCommit {
 /// Reads every commit strictly after `after` (all when `None`), in log order. Lines of one
 /// segment are parsed in parallel across the available cores; order is preserved.
 pub fn read_commits(wal_dir: &Path, after: Option<CommitId>, mut each: impl FnMut(ReadCommit) -> bool) -> io::Result<()> {
-    for segment in list_segments(wal_dir)? {
+    let segments = list_segments(wal_dir)?;
+    let newest = segments.last().copied();
+    for segment in segments {
         if after.is_some_and(|a| segment < a.segment) {
             continue;
         }
-        let (path, bytes) = read_segment_bytes(wal_dir, segment)?;
+        let (path, bytes) = read_segment(wal_dir, segment, Some(segment) == newest)?;
         let lines: Vec<(u32, &[u8])> = segment_lines(&bytes)
             .filter(|(offset, _)| after.is_none_or(|a| CommitId { segment, offset: *offset } > a))
             .collect();

@@ -3,11 +3,12 @@
 //! last segment while it has room.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use crate::commit::{segment_filename, CommitId, MAX_SEGMENT_LINES};
+use crate::commit::{deserialize_commit, segment_filename, CommitId, MAX_SEGMENT_LINES};
 use crate::reader::{scan_segments, segment_lines};
+use crate::snapshot::sync_dir;
 
 pub struct SegmentWriter {
     wal_dir: PathBuf,
@@ -40,17 +41,26 @@ impl SegmentWriter {
                 w.segment = last + 1;
             } else {
                 let path = wal_dir.join(segment_filename(last));
-                let mut bytes = fs::read(&path)?;
+                let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+                let mut bytes = fs::read(&path).map_err(named)?;
                 if let Some(cut) = torn_tail(&bytes) {
-                    tracing::warn!(
-                        "Cutting {} bytes of a torn last line off {} (interrupted write)",
-                        bytes.len() - cut,
-                        path.display()
-                    );
-                    let f = OpenOptions::new().write(true).open(&path)?;
-                    f.set_len(cut as u64)?;
-                    f.sync_all()?;
-                    bytes.truncate(cut);
+                    let f = OpenOptions::new().write(true).open(&path).map_err(named)?;
+                    if deserialize_commit(&bytes[cut..]).is_ok() {
+                        // Only the newline is missing: replay already counted this commit, so
+                        // keep it and fence it off.
+                        tracing::warn!("Fencing the unterminated last line of {} with a newline", path.display());
+                        (&f).seek(SeekFrom::End(0)).and_then(|_| (&f).write_all(b"\n")).map_err(named)?;
+                        bytes.push(b'\n');
+                    } else {
+                        tracing::warn!(
+                            "Cutting {} bytes of a torn last line off {} (interrupted write)",
+                            bytes.len() - cut,
+                            path.display()
+                        );
+                        f.set_len(cut as u64).map_err(named)?;
+                        bytes.truncate(cut);
+                    }
+                    f.sync_all().map_err(named)?;
                 }
                 let lines = segment_lines(&bytes).last().map(|(o, _)| o + 1).unwrap_or(0);
                 if (bytes.len() as u64) < max_segment_size && lines < MAX_SEGMENT_LINES {
@@ -99,44 +109,76 @@ impl SegmentWriter {
             self.flush(&mut buf)
         })();
         if let Err(e) = result {
-            // Only the segment that was active at the failure can hold partial bytes.
-            if self.segment == start.0 {
-                self.offset = start.1;
-                self.size = start.2;
-            } else {
-                self.offset = 0;
-                self.size = 0;
-            }
-            if let Some(f) = &self.file {
-                if f.set_len(self.size).is_err() {
-                    self.file = None; // reopen (and re-check the tail) on the next append
-                }
-            }
+            self.undo(start);
             return Err(e);
         }
         Ok(ids)
+    }
+
+    /// A failed batch leaves no trace: the segment it started in is cut back to where the
+    /// batch began and segments it created by rotating are removed, so none of its commits
+    /// (all reported as failed) can come back on the next load.
+    fn undo(&mut self, (segment, offset, size): (u32, u32, u64)) {
+        if self.segment != segment {
+            self.file = None;
+            for created in segment + 1..=self.segment {
+                let path = self.wal_dir.join(segment_filename(created));
+                if let Err(e) = fs::remove_file(&path) {
+                    if e.kind() != io::ErrorKind::NotFound {
+                        tracing::warn!("Cannot remove {} after a failed write: {e}", path.display());
+                    }
+                }
+            }
+            self.segment = segment;
+        }
+        self.offset = offset;
+        self.size = size;
+        let cut = match &self.file {
+            Some(f) => f.set_len(size).and_then(|_| if self.fsync { f.sync_data() } else { Ok(()) }),
+            None => match OpenOptions::new().write(true).open(self.wal_dir.join(segment_filename(segment))) {
+                Ok(f) => f.set_len(size).and_then(|_| if self.fsync { f.sync_data() } else { Ok(()) }),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(e),
+            },
+        };
+        if let Err(e) = cut {
+            tracing::warn!("Cannot cut WAL segment {segment} back after a failed write: {e}");
+            self.file = None; // `flush` cuts leftovers when it reopens the segment
+        }
     }
 
     fn flush(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
         if buf.is_empty() {
             return Ok(());
         }
+        let path = self.wal_dir.join(segment_filename(self.segment));
+        let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
         if self.file.is_none() {
-            let path = self.wal_dir.join(segment_filename(self.segment));
-            let f = OpenOptions::new().create(true).append(true).open(&path)?;
-            let len = f.metadata()?.len();
+            let f = OpenOptions::new().create(true).append(true).open(&path).map_err(named)?;
+            let len = f.metadata().map_err(named)?.len();
             if len > self.size {
                 // Leftovers of a batch that failed before we could cut it back.
-                f.set_len(self.size)?;
+                f.set_len(self.size).map_err(named)?;
             } else {
                 self.size = len;
+            }
+            if self.fsync {
+                // The segment may be new: its directory entry must be durable too.
+                sync_dir(&self.wal_dir);
             }
             self.file = Some(f);
         }
         let f = self.file.as_mut().expect("opened above");
-        f.write_all(buf)?;
+        if unlinked(f) {
+            self.file = None;
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{} was deleted while open (was the storage directory removed?)", path.display()),
+            ));
+        }
+        f.write_all(buf).map_err(named)?;
         if self.fsync {
-            f.sync_data()?;
+            f.sync_data().map_err(named)?;
         }
         self.size += buf.len() as u64;
         buf.clear();
@@ -152,6 +194,54 @@ impl SegmentWriter {
         }
         Ok(())
     }
+}
+
+/// Makes sure commits written from now on get ids after `base`, the commit the loaded state
+/// ends with, even when the log ends at or before it: segments lost, or (fsync off) a tail
+/// that never reached the disk while the snapshot did. Without this the writer would hand
+/// out ids the next load skips as already in the snapshot. It creates the empty segments
+/// `base.segment` and `base.segment + 1` where missing (the writer then resumes the newest,
+/// empty one). Returns whether it had to.
+pub fn ensure_after(wal_dir: &Path, base: CommitId) -> io::Result<bool> {
+    let segments = scan_segments(wal_dir)?;
+    let resumes_after = match segments.iter().next_back() {
+        Some((&seg, _)) if seg > base.segment => true,
+        // A gzipped newest segment is never appended to: the writer starts the next one.
+        Some((&seg, &(_, gz))) if seg == base.segment && gz => true,
+        Some((&seg, _)) if seg == base.segment => {
+            let mut bytes = fs::read(wal_dir.join(segment_filename(seg)))?;
+            if let Some(cut) = torn_tail(&bytes) {
+                if deserialize_commit(&bytes[cut..]).is_err() {
+                    bytes.truncate(cut);
+                }
+            }
+            segment_lines(&bytes).last().map(|(o, _)| o + 1).unwrap_or(0) > base.offset
+        }
+        _ => false,
+    };
+    if resumes_after {
+        return Ok(false);
+    }
+    for seg in base.segment..=base.segment.saturating_add(1) {
+        if !segments.contains_key(&seg) {
+            OpenOptions::new().create(true).append(true).open(wal_dir.join(segment_filename(seg)))?.sync_all()?;
+        }
+    }
+    sync_dir(wal_dir);
+    Ok(true)
+}
+
+/// True when the open segment no longer has a name (its file or directory was removed):
+/// writes would still succeed but be lost with the last descriptor.
+#[cfg(unix)]
+fn unlinked(f: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    f.metadata().is_ok_and(|m| m.nlink() == 0)
+}
+
+#[cfg(not(unix))]
+fn unlinked(_f: &File) -> bool {
+    false
 }
 
 /// Where a segment should end if its last line is torn: the byte after its last newline.

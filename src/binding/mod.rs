@@ -449,7 +449,9 @@ impl NativeWal {
                 result.map_err(storage_err)
             },
             move |env, ()| {
-                *inner.engine.write().unwrap() = None;
+                // Freeing a large store takes a while: never on the JS thread.
+                let engine = inner.engine.write().unwrap().take();
+                runtime().spawn_blocking(move || drop(engine));
                 if let Some(mut c) = inner.cache.lock().unwrap().take() {
                     c.clear();
                 }
