@@ -35,6 +35,11 @@ export declare class NativeTransaction {
   keys(contexts: unknown): string[]
   values(contexts: unknown): Record<string, unknown>
   contexts(contexts: unknown): string[]
+  /**
+   * What the buffered ops alone say about `key`: `[value]` when an op of this
+   * transaction decides it (matter.js then answers synchronously), `null` otherwise.
+   */
+  buffered(contexts: unknown, key: unknown): [unknown] | null
   /** Writes all buffered ops as one commit. */
   commit(): Promise<void>
   /** Ends the transaction; uncommitted ops are dropped (rollback). */
@@ -45,6 +50,8 @@ export declare class NativeTransaction {
 export declare class NativeWal {
   constructor(dir: string, options?: NativeOptions | undefined | null)
   get initialized(): boolean
+  /** `{ get(joinedContexts, count, key), has(…) }`: the read hot path (see `fast.rs`). */
+  fastReads(): { get(contexts: string, count: number, key: string): unknown; has(contexts: string, count: number, key: string): boolean }
   get directory(): string
   /** Opens the storage: lock, load snapshot, replay the log, start the workers. */
   open(): Promise<void>
@@ -72,6 +79,176 @@ export declare class NativeWal {
   copyToTemp(): Promise<string>
 }
 
+export interface CliCommitId {
+  segment: number
+  offset: number
+}
+
+export interface CliCompaction {
+  /** Commit of the new snapshot; absent when the directory holds no commits. */
+  commitId?: CliCommitId
+  ts: number
+  contexts: number
+  keys: number
+  replayed: number
+  snapshotFile?: string
+  segmentsRemoved: number
+  segmentsCompressed: number
+  bytesBefore: number
+  bytesAfter: number
+  /** Set when a lock left by a dead process was reclaimed. */
+  staleLock?: string
+  /** Temp files of interrupted writes that were deleted. */
+  tempFilesRemoved: number
+  text: string
+}
+
+export interface CliCompactOptions {
+  /** gzip snapshot.json / head.json; default: keep the current snapshot's format. */
+  compressSnapshot?: boolean
+  /** Fold removed segments into head.json (default true). */
+  headSnapshot?: boolean
+  /** gzip every segment but the newest (default true). */
+  compressLog?: boolean
+  progress?: string
+}
+
+export interface CliDump {
+  /** The last commit included; absent when nothing was committed up to the target. */
+  commitId?: CliCommitId
+  ts: number
+  /** Where replay started: a snapshot file name, or "log". */
+  base: string
+  replayed: number
+  contexts: number
+  keys: number
+  text: string
+}
+
+export interface CliDumpOptions {
+  /** Only this context and the ones below it ("a.b"). */
+  context?: string
+  /** The state after the last commit at or before this time (ms since epoch). */
+  asOf?: number
+  /** The state after this commit. */
+  commit?: CliCommitId
+  /** Render as matter.js's `toJson(snapshot, 2)` (the snapshot file format). */
+  json?: boolean
+  progress?: string
+}
+
+/** What `inspectStorage` / `verifyStorage` found. */
+export interface CliInspection {
+  dir: string
+  segments: Array<CliSegment>
+  snapshot?: CliSnapshot
+  head?: CliSnapshot
+  lock?: CliLock
+  commits: number
+  firstTs?: number
+  lastTs?: number
+  diskBytes: number
+  errors: number
+  warnings: number
+  problems: Array<CliProblem>
+  /** The report for people. */
+  text: string
+}
+
+export interface CliLock {
+  pid?: number
+  token?: string
+  /** True while the owner runs; false when the next open would reclaim the lock. */
+  alive: boolean
+  stale?: string
+}
+
+export interface CliLog {
+  /** Commits read. */
+  commits: number
+  /** Commits listed. */
+  shown: number
+  /** First segment still in the log; above 1 when older segments were cleaned away. */
+  firstSegment?: number
+  lines: Array<string>
+}
+
+export interface CliLogOptions {
+  /** Only commits at or after this time (ms since epoch). */
+  since?: number
+  /** Only commits touching this context or the ones below it, showing only those ops. */
+  context?: string
+  /** One JSON object per commit (the WAL line plus its `commitId`). */
+  json?: boolean
+  progress?: string
+}
+
+/** A finding of `inspect`/`verify`. */
+export interface CliProblem {
+  /** "error" (damage) or "warning". */
+  severity: string
+  kind: string
+  /** Path relative to the storage directory. */
+  file?: string
+  segment?: number
+  /** Line offset in the segment (0-based, as in commit ids). */
+  offset?: number
+  message: string
+}
+
+export interface CliProgressOptions {
+  /** "auto" (default: only once a run takes over a second), "always" or "never". */
+  progress?: string
+}
+
+export interface CliSegment {
+  segment: number
+  /** The file read (the gzipped one when both exist). */
+  file: string
+  compressed: boolean
+  plainSize?: number
+  gzSize?: number
+  /** Decompressed bytes. */
+  dataSize: number
+  lines: number
+  commits: number
+  ops: number
+  malformed: number
+  torn: boolean
+  readable: boolean
+  first?: CliCommitId
+  last?: CliCommitId
+  firstTs?: number
+  lastTs?: number
+}
+
+export interface CliSnapshot {
+  file: string
+  compressed: boolean
+  /** Set when the file cannot be read; the other optional fields are then absent. */
+  error?: string
+  size?: number
+  commitId?: CliCommitId
+  ts?: number
+  contexts?: number
+  keys?: number
+}
+
+/**
+ * `matter-wal compact`: snapshot, clean and compress now, under the directory lock. Throws
+ * a `StorageLockError` when a live process holds the lock.
+ */
+export declare function compactStorage(dir: string, options?: CliCompactOptions | undefined | null): CliCompaction
+
+/** `matter-wal dump`: the state, now or as of a time or commit. Read-only. */
+export declare function dumpStorage(dir: string, options?: CliDumpOptions | undefined | null): CliDump
+
+/** `matter-wal inspect`: segments, snapshots, lock and problems of a storage directory. Read-only. */
+export declare function inspectStorage(dir: string, options?: CliProgressOptions | undefined | null): CliInspection
+
+/** `matter-wal log`: the commits, one line each. Read-only. */
+export declare function logStorage(dir: string, options?: CliLogOptions | undefined | null): CliLog
+
 /** Constructor options, already normalized by `index.js` (durations in ms, paths as strings). */
 export interface NativeOptions {
   maxSegmentSize?: number
@@ -87,3 +264,12 @@ export interface NativeOptions {
 
 /** Registers `(name, message) => Error`, used for every error this addon raises. */
 export declare function setErrorFactory(factory: (arg?: unknown) => unknown): void
+
+/** Sets the most verbose level forwarded to JavaScript ("error", "warn", "info", "debug", "trace", "off"). */
+export declare function setLogLevel(level: string): void
+
+/** Installs the JS log function `(level, message) => void` that receives the core's events. */
+export declare function setLogSink(sinkFn: (arg?: unknown) => unknown): void
+
+/** `matter-wal verify`: the same examination, reported as a verdict (`errors > 0` = damaged). Read-only. */
+export declare function verifyStorage(dir: string, options?: CliProgressOptions | undefined | null): CliInspection

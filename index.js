@@ -5,7 +5,7 @@
 import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
-const native = require("./binding.cjs");
+const native = require("./load-native.cjs");
 
 let matter;
 try {
@@ -123,12 +123,24 @@ export class WalTransaction {
         this.#tx.clearAll(contexts);
     }
 
+    // Like matter.js: a key decided by this transaction's own ops answers synchronously,
+    // anything else with a promise.
     get(contexts, key) {
-        return promised(() => this.#tx.get(contexts, key));
+        const decided = this.#decided(contexts, key);
+        return decided ? decided[0] : promised(() => this.#tx.get(contexts, key));
     }
 
     has(contexts, key) {
-        return promised(() => this.#tx.has(contexts, key));
+        const decided = this.#decided(contexts, key);
+        return decided ? decided[0] !== undefined : promised(() => this.#tx.has(contexts, key));
+    }
+
+    #decided(contexts, key) {
+        try {
+            return this.#tx.buffered(contexts, key);
+        } catch {
+            return null; // invalid input: the promise path rejects with the error
+        }
     }
 
     keys(contexts) {

@@ -3,10 +3,16 @@
 
 use std::fmt;
 
+use std::borrow::Cow;
+
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::encoded::Encoded;
 use crate::json_read::parse_value;
-use crate::json_write::{write_js_string, write_number, write_value};
-use crate::value::{SharedValue, Value};
-use std::sync::Arc;
+use crate::json_write::{write_js_string, write_number};
+use crate::value::Value;
 
 /// A line offset is 16 bits in matter.js's commit id, so a segment holds at most this many lines.
 pub const MAX_SEGMENT_LINES: u32 = 0xffff;
@@ -28,7 +34,7 @@ impl fmt::Display for CommitId {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     /// Set these keys of the context (Object.assign semantics).
-    Upd { key: String, values: Vec<(String, SharedValue)> },
+    Upd { key: String, values: Vec<(String, Encoded)> },
     /// Delete these keys of the context, or with `None` the context and all its sub-contexts.
     Del { key: String, values: Option<Vec<String>> },
 }
@@ -80,7 +86,7 @@ pub fn serialize_commit(out: &mut Vec<u8>, ts: f64, ops: &[Op]) {
                     }
                     write_js_string(out, k);
                     out.push(b':');
-                    write_value(out, v);
+                    out.extend_from_slice(v.bytes());
                 }
                 out.extend_from_slice(b"}}");
             }
@@ -106,7 +112,14 @@ pub fn serialize_commit(out: &mut Vec<u8>, ts: f64, ops: &[Op]) {
 
 /// Parses one WAL line, validating it as strictly as matter.js does. A bare array of ops
 /// (the legacy format) is accepted with `ts = 0`.
+///
+/// Lines as matter.js (or we) write them take a fast path that copies each value's bytes
+/// after a validating scan; anything unusual goes through the full decoder, which defines
+/// the semantics.
 pub fn deserialize_commit(line: &[u8]) -> Result<Commit, CommitError> {
+    if let Some(commit) = fast_commit(line) {
+        return Ok(commit);
+    }
     let parsed = parse_value(line).map_err(|e| CommitError(format!("invalid JSON: {e}")))?;
     match parsed {
         Value::Array(items) => Ok(Commit { ts: 0.0, ops: convert_ops(items)? }),
@@ -134,6 +147,95 @@ pub fn deserialize_commit(line: &[u8]) -> Result<Commit, CommitError> {
     }
 }
 
+#[derive(Deserialize)]
+struct RawLine<'a> {
+    ts: f64,
+    #[serde(borrow)]
+    ops: Vec<RawOp<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawOp<'a> {
+    #[serde(borrow)]
+    op: Cow<'a, str>,
+    #[serde(borrow)]
+    key: Cow<'a, str>,
+    /// `null` stays `Some("null")` here (matter.js rejects it), only absence is `None`.
+    #[serde(borrow, default, deserialize_with = "present")]
+    values: Option<&'a RawValue>,
+}
+
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
+}
+
+/// Strings the reviver would turn into something else (so they are not plain strings).
+fn revivable(s: &str) -> bool {
+    s.starts_with(r#"{"__object__":""#) && s.ends_with('}')
+}
+
+/// An object's members in document order, values left as raw JSON.
+pub(crate) struct RawEntries<'a>(pub Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawEntries<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = RawEntries<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some((k, v)) = map.next_entry::<Cow<'a, str>, &'a RawValue>()? {
+                    out.push((k, v));
+                }
+                Ok(RawEntries(out))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+/// The fast path: `None` sends the line to the full decoder.
+fn fast_commit(line: &[u8]) -> Option<Commit> {
+    let raw: RawLine = serde_json::from_slice(line).ok()?;
+    let mut ops = Vec::with_capacity(raw.ops.len());
+    for op in raw.ops {
+        if revivable(&op.key) {
+            return None;
+        }
+        match op.op.as_ref() {
+            "upd" => {
+                let entries: RawEntries = serde_json::from_str(op.values?.get()).ok()?;
+                let mut values = Vec::with_capacity(entries.0.len());
+                for (k, v) in entries.0 {
+                    // A value reviving to undefined is dropped, as JSON.parse's reviver does.
+                    if let Some(e) = Encoded::from_disk(v.get().as_bytes()).ok()? {
+                        values.push((k.into_owned(), e));
+                    }
+                }
+                ops.push(Op::Upd { key: op.key.into_owned(), values });
+            }
+            "del" => {
+                let values = match op.values {
+                    None => None,
+                    Some(v) => {
+                        let keys = serde_json::from_str::<Vec<String>>(v.get()).ok()?;
+                        if keys.iter().any(|k| revivable(k)) {
+                            return None;
+                        }
+                        Some(keys)
+                    }
+                };
+                ops.push(Op::Del { key: op.key.into_owned(), values });
+            }
+            _ => return None,
+        }
+    }
+    Some(Commit { ts: raw.ts, ops })
+}
+
 fn convert_ops(items: Vec<Value>) -> Result<Vec<Op>, CommitError> {
     items.into_iter().enumerate().map(|(i, v)| convert_op(i, v)).collect()
 }
@@ -158,7 +260,7 @@ fn convert_op(index: usize, v: Value) -> Result<Op, CommitError> {
         Some(Value::String(s)) if s == "upd" => match values {
             Some(Value::Object(values)) => Ok(Op::Upd {
                 key,
-                values: values.into_entries().into_iter().map(|(k, v)| (k, Arc::new(v))).collect(),
+                values: values.into_entries().into_iter().map(|(k, v)| (k, Encoded::from_value(&v))).collect(),
             }),
             _ => Err(CommitError(format!("WAL op[{index}] upd `values` is not an object"))),
         },
@@ -221,14 +323,14 @@ pub fn parse_segment_filename(name: &str) -> Option<(u32, bool)> {
 mod tests {
     use super::*;
 
-    fn s(v: &str) -> SharedValue {
-        Arc::new(Value::String(v.into()))
+    fn s(v: &str) -> Encoded {
+        Encoded::from_value(&Value::String(v.into()))
     }
 
     #[test]
     fn serializes_like_matter_js() {
         let ops = vec![
-            Op::Upd { key: "a.b".into(), values: vec![("k".into(), s("v")), ("n".into(), Arc::new(Value::Number(1.5)))] },
+            Op::Upd { key: "a.b".into(), values: vec![("k".into(), s("v")), ("n".into(), Encoded::from_value(&Value::Number(1.5)))] },
             Op::Del { key: "a.b".into(), values: Some(vec!["k".into()]) },
             Op::Del { key: "c".into(), values: None },
         ];
@@ -243,7 +345,7 @@ mod tests {
     #[test]
     fn round_trips_through_the_parser() {
         let ops = vec![
-            Op::Upd { key: "x".into(), values: vec![("b".into(), Arc::new(Value::BigInt("-12".into())))] },
+            Op::Upd { key: "x".into(), values: vec![("b".into(), Encoded::from_value(&Value::BigInt("-12".into())))] },
             Op::Del { key: "".into(), values: None },
         ];
         let mut out = Vec::new();

@@ -68,4 +68,30 @@ mod tests {
         assert!(dir.path().join("00000003.jsonl").exists());
         assert_eq!(read_segment_bytes(dir.path(), 2).unwrap().1, b"{\"ts\":2,\"ops\":[]}\n");
     }
+    #[test]
+    fn torn_temp_file_of_an_interrupted_compression_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let content = "{\"ts\":1,\"ops\":[]}\n".repeat(20);
+        fs::write(dir.path().join(segment_filename(1)), &content).unwrap();
+        fs::write(dir.path().join(segment_filename(2)), b"").unwrap();
+        // Killed mid-gzip: a partial temp file, the plain segment still complete.
+        fs::write(dir.path().join("00000001.jsonl.gz.tmp"), b"\x1f\x8b\x08\x00").unwrap();
+        assert_eq!(read_segment_bytes(dir.path(), 1).unwrap().1, content.as_bytes());
+        assert_eq!(compress_rotated(dir.path(), 2).unwrap(), 1);
+        assert!(!dir.path().join("00000001.jsonl.gz.tmp").exists());
+        assert!(!dir.path().join(segment_filename(1)).exists());
+        assert_eq!(read_segment_bytes(dir.path(), 1).unwrap().1, content.as_bytes());
+    }
+
+    #[test]
+    fn killed_after_rename_keeps_the_gzip_and_drops_the_plain_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let content = "{\"ts\":1,\"ops\":[]}\n";
+        fs::write(dir.path().join(segment_filename(1)), content).unwrap();
+        compress_one(dir.path(), 1).unwrap();
+        fs::write(dir.path().join(segment_filename(1)), content).unwrap();
+        assert_eq!(compress_rotated(dir.path(), 2).unwrap(), 1);
+        assert!(!dir.path().join(segment_filename(1)).exists());
+        assert_eq!(read_segment_bytes(dir.path(), 1).unwrap().1, content.as_bytes());
+    }
 }

@@ -568,7 +568,7 @@ pub fn state_at(dir: &Path, target: Target, progress: Progress) -> Result<StateA
         if current != Some(c.id.segment) {
             current = Some(c.id.segment);
             let n = segments.iter().position(|s| *s == c.id.segment).map_or(0, |p| p + 1);
-            progress(&format!("replaying segment {n}/{total} ({})", segment_filename(c.id.segment)));
+            progress(&format!("replaying segment {n}/{total} ({:08x})", c.id.segment));
         }
         let past = match target {
             Target::Latest => false,
@@ -645,7 +645,7 @@ pub fn render_state(state: &StateAt, data: &StoreData, json: bool) -> String {
             out.push_str("  ");
             render_key(&mut out, k);
             out.push_str(" = ");
-            render_value(&mut out, v);
+            render_value(&mut out, &v.decode());
             out.push('\n');
         }
     }
@@ -693,7 +693,7 @@ pub fn log(dir: &Path, since: Option<f64>, context: &str, progress: Progress, mu
         if current != Some(c.id.segment) {
             current = Some(c.id.segment);
             let n = segments.iter().position(|s| *s == c.id.segment).map_or(0, |p| p + 1);
-            progress(&format!("reading segment {n}/{total} ({})", segment_filename(c.id.segment)));
+            progress(&format!("reading segment {n}/{total} ({:08x})", c.id.segment));
         }
         summary.commits += 1;
         if since.is_some_and(|s| c.commit.ts < s) {
@@ -734,7 +734,7 @@ pub fn render_log_line(entry: &LogEntry) -> String {
                     render_key(&mut out, k);
                     out.push('=');
                     let mut s = String::new();
-                    render_value(&mut s, v);
+                    render_value(&mut s, &v.decode());
                     out.push_str(&truncate(&s, LOG_VALUE_CHARS));
                 }
             }
@@ -818,6 +818,8 @@ pub struct CompactReport {
     pub bytes_after: u64,
     /// Set when a lock left by a dead process was reclaimed.
     pub stale_lock: Option<String>,
+    /// Temp files of interrupted writes that were deleted.
+    pub temp_files_removed: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -882,6 +884,14 @@ fn compact_locked(
 ) -> Result<CompactReport, CompactError> {
     let fail = CompactError::Failed;
     let bytes_before = storage_bytes(dir);
+    // Nobody else writes while we hold the lock, so temp files are leftovers of crashes.
+    let mut found = Vec::new();
+    find_temp_files(dir, wal_dir, &mut found);
+    let mut temp_files_removed = 0;
+    for file in found.iter().filter(|p| p.kind == "temp-file").filter_map(|p| p.file.as_ref()) {
+        fs::remove_file(dir.join(file)).map_err(|e| fail(format!("Cannot remove {file}: {e}")))?;
+        temp_files_removed += 1;
+    }
     let segments = list_segments(wal_dir).map_err(|e| fail(format!("{}: {e}", wal_dir.display())))?;
     let existing = snapshot_file(dir, "snapshot");
     let compress = options.compress_snapshot.unwrap_or(existing.as_ref().is_none_or(|(_, gz)| *gz));
@@ -911,7 +921,7 @@ fn compact_locked(
         if current != Some(c.id.segment) {
             current = Some(c.id.segment);
             let n = segments.iter().position(|s| *s == c.id.segment).map_or(0, |p| p + 1);
-            progress(&format!("replaying segment {n}/{total} ({})", segment_filename(c.id.segment)));
+            progress(&format!("replaying segment {n}/{total} ({:08x})", c.id.segment));
         }
         data.apply(&c.commit.ops);
         last = Some(c.id);
@@ -935,8 +945,12 @@ fn compact_locked(
         bytes_before,
         bytes_after: bytes_before,
         stale_lock,
+        temp_files_removed,
     };
-    let Some(id) = last else { return Ok(report) };
+    let Some(id) = last else {
+        report.bytes_after = storage_bytes(dir);
+        return Ok(report);
+    };
     progress("writing snapshot");
     snapshot::save(dir, "snapshot", compress, id, ts, &data).map_err(|e| fail(format!("Cannot write snapshot: {e}")))?;
     report.snapshot_file = Some(if compress { "snapshot.json.gz" } else { "snapshot.json" }.to_string());
@@ -1186,7 +1200,7 @@ pub fn render_inspection(ins: &Inspection) -> String {
         time_range(ins.first_ts(), ins.last_ts())
     );
     if !ins.segments.is_empty() {
-        let _ = writeln!(out, "  {:<20} {:>10} {:>10} {:>8}  {:<11} time range", "file", "on disk", "data", "commits", "commits ids");
+        let _ = writeln!(out, "  {:<20} {:>10} {:>10} {:>8}  {:<11} time range", "file", "on disk", "data", "commits", "offsets");
         for s in &ins.segments {
             let size = s.gz_size.or(s.plain_size).unwrap_or(0);
             let ids = match (s.first, s.last) {
@@ -1249,6 +1263,9 @@ pub fn render_compaction(dir: &Path, r: &CompactReport) -> String {
     if let Some(reason) = &r.stale_lock {
         let _ = writeln!(out, "reclaimed a stale lock: {reason}");
     }
+    if r.temp_files_removed > 0 {
+        let _ = writeln!(out, "removed {} temp files left by interrupted writes", r.temp_files_removed);
+    }
     match r.commit_id {
         None => {
             let _ = writeln!(out, "{}: no commits, nothing to compact", dir.display());
@@ -1279,11 +1296,11 @@ pub fn render_compaction(dir: &Path, r: &CompactReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encoded::Encoded;
     use crate::lock::{LOCK_FILE, PID_FILE};
-    use std::sync::Arc;
 
     fn upd(key: &str, k: &str, v: Value) -> Op {
-        Op::Upd { key: key.into(), values: vec![(k.into(), Arc::new(v))] }
+        Op::Upd { key: key.into(), values: vec![(k.into(), Encoded::from_value(&v))] }
     }
 
     fn line(ts: f64, ops: &[Op]) -> String {
@@ -1403,7 +1420,7 @@ mod tests {
 
         // Once the beginning of the log is gone, older states are refused.
         fs::rename(d.join("wal/00000001.jsonl"), d.join("wal/00000002.jsonl")).unwrap();
-        assert!(state_at(d, Target::Time(50.0), &mut quiet()).unwrap_err().contains("no longer available"));
+        assert!(state_at(d, Target::Time(50.0), &mut quiet()).err().unwrap().contains("no longer available"));
         let json = render_state(&at(Target::Latest), &at(Target::Latest).data, true);
         assert!(json.starts_with("{\n  \"commitId\": {"));
     }
@@ -1458,7 +1475,7 @@ mod tests {
         assert!(ins.problems.is_empty(), "{:?}", ins.problems);
         assert_eq!(state_at(d, Target::Latest, &mut quiet()).unwrap().data.key_count(), 3);
         // History folded into head.json stays reachable.
-        assert_eq!(state_at(d, Target::Time(1.5), &mut quiet()).unwrap_err().contains("no longer available"), true);
+        assert_eq!(state_at(d, Target::Time(1.5), &mut quiet()).err().unwrap().contains("no longer available"), true);
         assert_eq!(state_at(d, Target::Time(2.5), &mut quiet()).unwrap().data.key_count(), 2);
     }
 }

@@ -64,6 +64,20 @@ pub fn parse_value(text: &[u8]) -> Result<Value, JsonError> {
     parse_str(s, true, 0)
 }
 
+/// Decodes a value as held in memory rather than as read from disk: markers are revived,
+/// but an `undefined` object property is kept (matter.js keeps it until a reload; what
+/// comes from disk was already normalized when it was read).
+pub fn parse_stored(text: &[u8]) -> Result<Value, JsonError> {
+    KEEP_UNDEFINED.with(|k| k.set(true));
+    let result = parse_value(text);
+    KEEP_UNDEFINED.with(|k| k.set(false));
+    result
+}
+
+thread_local! {
+    static KEEP_UNDEFINED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 const MARKER_PREFIX: &str = "{\"__object__\":\"";
 /// The key serde_json's `arbitrary_precision` feature uses to smuggle a number's text.
 const NUMBER_TOKEN: &str = "$serde_json::private::Number";
@@ -227,7 +241,7 @@ fn finish_object(entries: Vec<(String, Revived)>, revive: bool) -> Revived {
         match value {
             Err(e) => return Err(e),
             // The reviver returned undefined: the property is deleted.
-            Ok(Value::Undefined) if revive => {}
+            Ok(Value::Undefined) if revive && !KEEP_UNDEFINED.with(|k| k.get()) => {}
             Ok(value) => {
                 has_index_key |= key.as_bytes().first().is_some_and(u8::is_ascii_digit) && array_index(&key).is_some();
                 props.push((key, value));

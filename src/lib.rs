@@ -7,6 +7,7 @@ pub mod cleaner;
 pub mod commit;
 pub mod compress;
 pub mod driver;
+pub mod encoded;
 pub mod inspect;
 pub mod json_read;
 pub mod json_write;

@@ -217,4 +217,74 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert!(list_segments(&dir.path().join("nope")).unwrap().is_empty());
     }
+    fn gz(bytes: &[u8]) -> Vec<u8> {
+        let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    }
+
+    fn commit_lines(from: usize, to: usize) -> Vec<u8> {
+        (from..to).flat_map(|i| format!("{{\"ts\":{i},\"ops\":[]}}\n").into_bytes()).collect()
+    }
+
+    fn timestamps(dir: &Path) -> io::Result<Vec<f64>> {
+        let mut ts = Vec::new();
+        read_commits(dir, None, |c| {
+            ts.push(c.commit.ts);
+            true
+        })?;
+        Ok(ts)
+    }
+
+    #[test]
+    fn torn_gzipped_newest_segment_yields_its_complete_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("00000001.jsonl"), commit_lines(0, 3)).unwrap();
+        let full = gz(&commit_lines(3, 400));
+        fs::write(dir.path().join("00000002.jsonl.gz"), &full[..full.len() * 2 / 3]).unwrap();
+        let ts = timestamps(dir.path()).unwrap();
+        assert!(ts.len() > 3 && ts.len() < 400, "recovered {} commits", ts.len());
+        assert_eq!(ts, (0..ts.len()).map(|i| i as f64).collect::<Vec<_>>(), "a prefix, in order, no torn line");
+        // An empty (wholly torn) gzip file is an empty segment.
+        fs::write(dir.path().join("00000002.jsonl.gz"), b"").unwrap();
+        assert_eq!(timestamps(dir.path()).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn torn_gzipped_segment_in_the_middle_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let full = gz(&commit_lines(0, 400));
+        fs::write(dir.path().join("00000001.jsonl.gz"), &full[..full.len() / 2]).unwrap();
+        fs::write(dir.path().join("00000002.jsonl"), commit_lines(400, 401)).unwrap();
+        let err = timestamps(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("00000001.jsonl.gz"), "{err}");
+    }
+
+    #[test]
+    fn undecodable_gzip_falls_back_to_the_plain_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("00000001.jsonl.gz"), b"\x1f\x8b garbage").unwrap();
+        fs::write(dir.path().join("00000001.jsonl"), commit_lines(0, 2)).unwrap();
+        fs::write(dir.path().join("00000002.jsonl"), commit_lines(2, 3)).unwrap();
+        assert_eq!(timestamps(dir.path()).unwrap(), vec![0.0, 1.0, 2.0]);
+        // Without the plain copy, corrupt data is an error naming the file.
+        fs::remove_file(dir.path().join("00000001.jsonl")).unwrap();
+        let err = timestamps(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("00000001.jsonl.gz"), "{err}");
+    }
+
+    #[test]
+    fn contiguity_names_the_first_missing_segment() {
+        let dir = Path::new("/s/wal");
+        assert!(check_contiguous(dir, &[], 1).is_ok());
+        assert!(check_contiguous(dir, &[1, 2, 3], 1).is_ok());
+        assert!(check_contiguous(dir, &[1, 2, 5, 6], 5).is_ok(), "segments before the base do not matter");
+        assert!(check_contiguous(dir, &[1, 2], 5).is_ok(), "nothing at or after the base");
+        let e = check_contiguous(dir, &[1, 2, 4], 1).unwrap_err();
+        assert!(e.contains("/s/wal/00000003.jsonl is missing"), "{e}");
+        let e = check_contiguous(dir, &[3, 4], 1).unwrap_err();
+        assert!(e.contains("00000001.jsonl is missing"), "{e}");
+        let e = check_contiguous(dir, &[6, 7], 5).unwrap_err();
+        assert!(e.contains("00000005.jsonl is missing"), "{e}");
+    }
 }

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::commit::Op;
-use crate::value::{array_index, SharedValue};
+use crate::encoded::Encoded;
+use crate::value::array_index;
 
 /// Where a key sorts: canonical array-index keys first (ascending), then every other key in
 /// the order it was first inserted — JavaScript's own-property order for plain objects.
@@ -98,7 +99,7 @@ impl<V: Clone> OrderedMap<V> {
 }
 
 /// The keys and values of one context.
-pub type Context = OrderedMap<SharedValue>;
+pub type Context = OrderedMap<Encoded>;
 
 /// All committed data: what matter.js's driver keeps as `StoreData`.
 #[derive(Clone, Default)]
@@ -150,7 +151,7 @@ impl StoreData {
         self.contexts.get(key)
     }
 
-    pub fn get(&self, context: &str, key: &str) -> Option<&SharedValue> {
+    pub fn get(&self, context: &str, key: &str) -> Option<&Encoded> {
         self.contexts.get(context)?.get(key)
     }
 
@@ -202,7 +203,7 @@ mod tests {
     fn upd(key: &str, pairs: &[(&str, f64)]) -> Op {
         Op::Upd {
             key: key.into(),
-            values: pairs.iter().map(|(k, v)| (k.to_string(), Arc::new(Value::Number(*v)))).collect(),
+            values: pairs.iter().map(|(k, v)| (k.to_string(), Encoded::from_value(&Value::Number(*v)))).collect(),
         }
     }
 
@@ -216,7 +217,7 @@ mod tests {
         s.apply(&[upd("a", &[("z", 1.0), ("2", 2.0), ("b", 3.0), ("1", 4.0)])]);
         s.apply(&[upd("a", &[("z", 5.0)])]);
         assert_eq!(keys(&s, "a"), ["1", "2", "z", "b"]);
-        assert_eq!(**s.get("a", "z").unwrap(), Value::Number(5.0));
+        assert_eq!(s.get("a", "z").unwrap().decode(), Value::Number(5.0));
     }
 
     #[test]
@@ -245,9 +246,9 @@ mod tests {
         s.apply(&[upd("a", &[("k", 1.0)])]);
         let view = s.clone();
         s.apply(&[upd("a", &[("k", 2.0)]), upd("b", &[("x", 1.0)])]);
-        assert_eq!(**view.get("a", "k").unwrap(), Value::Number(1.0));
+        assert_eq!(view.get("a", "k").unwrap().decode(), Value::Number(1.0));
         assert_eq!(view.context_count(), 1);
-        assert_eq!(**s.get("a", "k").unwrap(), Value::Number(2.0));
+        assert_eq!(s.get("a", "k").unwrap().decode(), Value::Number(2.0));
     }
 
     #[test]

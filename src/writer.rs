@@ -323,4 +323,107 @@ mod tests {
         assert_eq!(ids[0], CommitId { segment: 2, offset: 0 });
         assert_eq!(closed, vec![1]);
     }
+    #[test]
+    fn torn_tail_that_is_a_whole_commit_is_fenced_not_cut() {
+        // The process died after writing a complete commit but before its newline: replay
+        // already applied it, so the writer keeps it and appends after it.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("00000001.jsonl");
+        fs::write(&path, b"{\"ts\":1,\"ops\":[]}\n{\"ts\":2,\"ops\":[]}").unwrap();
+        let mut w = SegmentWriter::open(dir.path(), 1 << 20, true).unwrap();
+        let ids = w.append(&[line(3)], &mut no_rotate()).unwrap();
+        assert_eq!(ids, vec![CommitId { segment: 1, offset: 2 }]);
+        assert_eq!(fs::read_to_string(&path).unwrap(), "{\"ts\":1,\"ops\":[]}\n{\"ts\":2,\"ops\":[]}\n{\"ts\":3,\"ops\":[]}\n");
+    }
+
+    #[test]
+    fn torn_first_line_is_cut_to_an_empty_segment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("00000001.jsonl");
+        fs::write(&path, b"{\"ts\":1,\"ops\":[{\"op\":\"upd\",\"ke").unwrap();
+        let mut w = SegmentWriter::open(dir.path(), 1 << 20, true).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"");
+        let ids = w.append(&[line(2)], &mut no_rotate()).unwrap();
+        assert_eq!(ids, vec![CommitId { segment: 1, offset: 0 }]);
+        assert_eq!(fs::read_to_string(&path).unwrap(), "{\"ts\":2,\"ops\":[]}\n");
+    }
+
+    #[test]
+    fn torn_line_in_a_full_segment_is_cut_and_the_next_segment_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("00000001.jsonl");
+        fs::write(&path, b"{\"ts\":1,\"ops\":[]}\n{\"ts\":2,\"o").unwrap();
+        let w = SegmentWriter::open(dir.path(), 10, true).unwrap();
+        assert_eq!(w.current_segment(), 2);
+        assert_eq!(fs::read_to_string(&path).unwrap(), "{\"ts\":1,\"ops\":[]}\n");
+    }
+
+    #[test]
+    fn torn_gzipped_last_segment_is_never_appended_to() {
+        use flate2::{write::GzEncoder, Compression};
+        let dir = tempfile::tempdir().unwrap();
+        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        gz.write_all(&b"{\"ts\":1,\"ops\":[]}\n".repeat(50)).unwrap();
+        let bytes = gz.finish().unwrap();
+        fs::write(dir.path().join("00000001.jsonl.gz"), &bytes[..bytes.len() / 2]).unwrap();
+        let mut w = SegmentWriter::open(dir.path(), 1 << 20, true).unwrap();
+        let ids = w.append(&[line(2)], &mut no_rotate()).unwrap();
+        assert_eq!(ids, vec![CommitId { segment: 2, offset: 0 }]);
+        assert_eq!(fs::read(dir.path().join("00000001.jsonl.gz")).unwrap(), &bytes[..bytes.len() / 2]);
+    }
+
+    #[test]
+    fn failed_batch_across_a_rotation_leaves_no_trace() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg1 = dir.path().join("00000001.jsonl");
+        let mut w = SegmentWriter::open(dir.path(), 36, true).unwrap();
+        w.append(&[line(1)], &mut no_rotate()).unwrap();
+        // Segment 2 cannot be created: the batch fails after writing to segment 1.
+        fs::create_dir(dir.path().join("00000002.jsonl")).unwrap();
+        let err = w.append(&[line(2), line(3)], &mut |_| {}).unwrap_err();
+        assert!(err.to_string().contains("00000002.jsonl"), "{err}");
+        assert_eq!(fs::read_to_string(&seg1).unwrap(), "{\"ts\":1,\"ops\":[]}\n", "failed commit 2 must not stay in segment 1");
+        fs::remove_dir(dir.path().join("00000002.jsonl")).unwrap();
+        let ids = w.append(&[line(4)], &mut no_rotate()).unwrap();
+        assert_eq!(ids, vec![CommitId { segment: 1, offset: 1 }]);
+        assert_eq!(fs::read_to_string(&seg1).unwrap(), "{\"ts\":1,\"ops\":[]}\n{\"ts\":4,\"ops\":[]}\n");
+    }
+
+    #[test]
+    fn writing_after_the_directory_vanished_fails_naming_the_file() {
+        let root = tempfile::tempdir().unwrap();
+        let wal = root.path().join("wal");
+        let mut w = SegmentWriter::open(&wal, 1 << 20, false).unwrap();
+        w.append(&[line(1)], &mut no_rotate()).unwrap();
+        fs::remove_dir_all(&wal).unwrap();
+        let err = w.append(&[line(2)], &mut no_rotate()).unwrap_err();
+        assert!(err.to_string().contains("00000001.jsonl"), "{err}");
+        let err = w.append(&[line(3)], &mut no_rotate()).unwrap_err();
+        assert!(err.to_string().contains("00000001.jsonl"), "{err}");
+    }
+
+    #[test]
+    fn ensure_after_moves_the_writer_past_the_loaded_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = CommitId { segment: 5, offset: 2 };
+        // Nothing at or after the snapshot's segment: segments 5 and 6 are created empty.
+        fs::write(dir.path().join("00000003.jsonl"), b"{\"ts\":1,\"ops\":[]}\n").unwrap();
+        assert!(ensure_after(dir.path(), base).unwrap());
+        assert_eq!(fs::read(dir.path().join("00000005.jsonl")).unwrap(), b"");
+        let mut w = SegmentWriter::open(dir.path(), 1 << 20, false).unwrap();
+        assert_eq!(w.append(&[line(2)], &mut no_rotate()).unwrap(), vec![CommitId { segment: 6, offset: 0 }]);
+
+        // Segment 5 holds fewer lines than the snapshot covered (its tail was lost).
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("00000005.jsonl"), b"{\"ts\":1,\"ops\":[]}\n{\"ts\":2,\"ops\":[]}\n{\"ts\":3,").unwrap();
+        assert!(ensure_after(dir.path(), base).unwrap());
+        let w = SegmentWriter::open(dir.path(), 1 << 20, false).unwrap();
+        assert_eq!(w.current_segment(), 6);
+
+        // Segment 5 goes on past the snapshot: nothing to do.
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("00000005.jsonl"), "{\"ts\":1,\"ops\":[]}\n".repeat(3)).unwrap();
+        assert!(!ensure_after(dir.path(), base).unwrap());
+        assert!(!dir.path().join("00000006.jsonl").exists());
+    }
 }

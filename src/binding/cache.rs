@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::ptr;
-use std::sync::Arc;
 use std::thread::ThreadId;
 
 use napi::sys;
@@ -15,7 +14,7 @@ use napi::sys;
 use super::convert::{check, Res, Writer};
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-use crate::value::Value;
+use crate::encoded::Encoded;
 
 /// Entries kept before the cache starts over; bounds memory for huge stores.
 const MAX_ENTRIES: usize = 100_000;
@@ -23,7 +22,7 @@ const MAX_ENTRIES: usize = 100_000;
 pub struct JsCache {
     env: sys::napi_env,
     thread: ThreadId,
-    by_value: FastMap<usize, (Arc<Value>, sys::napi_ref)>,
+    by_value: FastMap<usize, (Encoded, sys::napi_ref)>,
 }
 
 // Only used on the JS thread that created it (checked in Drop); the Mutex around it is
@@ -36,11 +35,11 @@ impl JsCache {
     }
 
     /// The JS value for a stored value, reusing the one built last time for the same `Arc`.
-    pub fn value(&mut self, env: sys::napi_env, value: &Arc<Value>) -> Res<sys::napi_value> {
+    pub fn value(&mut self, env: sys::napi_env, value: &Encoded) -> Res<sys::napi_value> {
         if !worth_caching(value) {
-            return Writer::new(env).write(value);
+            return Writer::new(env).write(&value.decode());
         }
-        let id = Arc::as_ptr(value) as usize;
+        let id = value.id();
         if let Some((_, reference)) = self.by_value.get(&id) {
             let mut out = ptr::null_mut();
             check!(sys::napi_get_reference_value(env, *reference, &mut out));
@@ -48,7 +47,7 @@ impl JsCache {
                 return Ok(out);
             }
         }
-        let js = Writer::new(env).write(value)?;
+        let js = Writer::new(env).write(&value.decode())?;
         let mut reference = ptr::null_mut();
         check!(sys::napi_create_reference(env, js, 1, &mut reference));
         if self.by_value.len() >= MAX_ENTRIES {
@@ -69,9 +68,17 @@ impl JsCache {
 }
 
 /// Objects only: Node-API before version 10 can only reference objects, and primitives are
-/// cheap to rebuild anyway.
-fn worth_caching(v: &Value) -> bool {
-    matches!(v, Value::Object(_) | Value::Array(_) | Value::Map(_) | Value::Bytes(_))
+/// cheap to rebuild anyway. Objects, arrays, and marker strings for bytes and Maps (bigints
+/// are primitives, undefined too).
+fn worth_caching(v: &Encoded) -> bool {
+    match v.bytes().first() {
+        Some(b'{') | Some(b'[') => true,
+        Some(b'"') => {
+            let b = v.bytes();
+            b.starts_with(br#""{"__object__":"Uint8Array""#) || b.starts_with(br#""{"__object__":"Map""#)
+        }
+        _ => false,
+    }
 }
 
 impl Drop for JsCache {

@@ -12,7 +12,6 @@ use napi::sys;
 use super::convert::{self, check, Res};
 use super::errors::{self, Kind};
 use super::Inner;
-use crate::value::Value;
 
 /// Reads a string argument into `buf` (no length query, no allocation for short strings —
 /// context names and keys are short); longer ones spill into `spill`.
@@ -143,7 +142,7 @@ unsafe extern "C" fn has_cb(env: sys::napi_env, info: sys::napi_callback_info) -
     let found = {
         let guard = inner.engine.read().unwrap();
         let Some(engine) = guard.as_ref() else { return not_initialized(env) };
-        engine.read(|s| s.store.get(ctx, key).is_some_and(|v| **v != Value::Undefined))
+        engine.read(|s| s.store.get(ctx, key).is_some_and(|v| !v.is_undefined()))
     };
     let mut out = ptr::null_mut();
     unsafe { sys::napi_get_boolean(env, found, &mut out) };

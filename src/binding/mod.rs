@@ -3,6 +3,7 @@
 //! by the group-commit writer; slow work (open, close, history) runs on the tokio pool.
 
 mod cache;
+mod cli;
 pub(crate) mod convert;
 mod dispatch;
 mod errors;
@@ -23,6 +24,7 @@ use crate::commit::{CommitId, Op};
 use crate::driver::{BatchResult, Engine, EngineError, Notify, Options, Submitted};
 use crate::lock::{DirLock, LockError};
 use crate::store::StoreData;
+use crate::encoded::Encoded;
 use crate::value::Value;
 use convert::{check, create_string, get_string, type_of, Fail, Res};
 use dispatch::{Deferred, Dispatcher};
@@ -89,7 +91,7 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
-    fn cached_value(&self, env: &Env, value: &Arc<Value>) -> Result<sys::napi_value> {
+    fn cached_value(&self, env: &Env, value: &Encoded) -> Result<sys::napi_value> {
         let mut slot = self.cache.lock().unwrap();
         let cache = slot.get_or_insert_with(|| cache::JsCache::new(env.raw()));
         cache.value(env.raw(), value).map_err(|f| fail(env, f))
@@ -210,7 +212,7 @@ fn key_string(env: &Env, key: &Unknown) -> Result<String> {
 }
 
 /// Reads the `values` record of `set(contexts, values)`.
-fn read_values(env: &Env, values: &Unknown) -> Result<Vec<(String, Arc<Value>)>> {
+fn read_values(env: &Env, values: &Unknown) -> Result<Vec<(String, Encoded)>> {
     let raw = env.raw();
     let t = type_of(raw, values.raw()).map_err(|f| fail(env, f))?;
     let mut is_array = false;
@@ -248,13 +250,13 @@ fn read_values(env: &Env, values: &Unknown) -> Result<Vec<(String, Arc<Value>)>>
             Fail::Unsupported(m) => fail(env, Fail::Unsupported(format!("{m} (key \"{key}\")"))),
             other => fail(env, other),
         })?;
-        out.push((key, Arc::new(value)));
+        out.push((key, Encoded::from_value(&value)));
     }
     Ok(out)
 }
 
-fn read_value(env: &Env, value: &Unknown) -> Result<Arc<Value>> {
-    convert::Reader::new(env.raw()).read(value.raw()).map(Arc::new).map_err(|f| fail(env, f))
+fn read_value(env: &Env, value: &Unknown) -> Result<Encoded> {
+    convert::Reader::new(env.raw()).read(value.raw()).map(|v| Encoded::from_value(&v)).map_err(|f| fail(env, f))
 }
 
 fn js_value(env: &Env, v: Option<&Value>) -> Result<Raw> {
@@ -280,7 +282,7 @@ fn js_context_values(env: sys::napi_env, store: &StoreData, ctx: &str) -> Res<sy
     if let Some(c) = store.context(ctx) {
         let mut w = convert::Writer::new(env);
         for (k, v) in c.iter() {
-            w.set_property(obj, k, v)?;
+            w.set_property(obj, k, &v.decode())?;
         }
     }
     Ok(obj)
@@ -487,7 +489,7 @@ impl NativeWal {
         let engine = self.inner.engine(&env)?;
         let ctx = context_key(&env, &contexts)?;
         let key = key_string(&env, &key)?;
-        Ok(engine.read(|s| s.store.get(&ctx, &key).is_some_and(|v| **v != Value::Undefined)))
+        Ok(engine.read(|s| s.store.get(&ctx, &key).is_some_and(|v| !v.is_undefined())))
     }
 
     #[napi(ts_return_type = "string[]")]
@@ -502,7 +504,7 @@ impl NativeWal {
     pub fn values(&self, env: Env, contexts: Unknown) -> Result<Raw> {
         let engine = self.inner.engine(&env)?;
         let ctx = context_key(&env, &contexts)?;
-        let entries: Vec<(Arc<str>, Arc<Value>)> = engine.read(|s| {
+        let entries: Vec<(Arc<str>, Encoded)> = engine.read(|s| {
             s.store.context(&ctx).map(|c| c.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
         });
         let raw = env.raw();
@@ -766,14 +768,14 @@ impl NativeTransaction {
         let ctx = context_key(&env, &contexts)?;
         let key = key_string(&env, &key)?;
         let store = self.view(&env)?;
-        js_value(&env, store.get(&ctx, &key).map(|v| &**v))
+        js_value(&env, store.get(&ctx, &key).map(|v| v.decode()).as_ref())
     }
 
     #[napi]
     pub fn has(&self, env: Env, contexts: Unknown, key: Unknown) -> Result<bool> {
         let ctx = context_key(&env, &contexts)?;
         let key = key_string(&env, &key)?;
-        Ok(self.view(&env)?.get(&ctx, &key).is_some_and(|v| **v != Value::Undefined))
+        Ok(self.view(&env)?.get(&ctx, &key).is_some_and(|v| !v.is_undefined()))
     }
 
     #[napi(ts_return_type = "string[]")]
@@ -792,6 +794,39 @@ impl NativeTransaction {
     pub fn contexts(&self, env: Env, contexts: Unknown) -> Result<Raw> {
         let ctx = context_key(&env, &contexts)?;
         js_strings(env.raw(), &self.view(&env)?.sub_contexts(&ctx)).map(Raw).map_err(|f| fail(&env, f))
+    }
+
+    /// What the buffered ops alone say about `key`: `[value]` when an op of this
+    /// transaction decides it (matter.js then answers synchronously), `null` otherwise.
+    #[napi(ts_return_type = "[unknown] | null")]
+    pub fn buffered(&self, env: Env, contexts: Unknown, key: Unknown) -> Result<Raw> {
+        let ctx = context_key(&env, &contexts)?;
+        let key = key_string(&env, &key)?;
+        let raw = env.raw();
+        let decided: Option<Option<Value>> = self.ops.iter().rev().find_map(|op| match op {
+            Op::Upd { key: k, values } if *k == ctx => {
+                values.iter().rev().find(|(name, _)| *name == key).map(|(_, v)| Some(v.decode()))
+            }
+            Op::Del { key: k, values: Some(keys) } if *k == ctx => keys.contains(&key).then_some(None),
+            Op::Del { key: k, values: None } if *k == ctx => Some(None),
+            _ => None,
+        });
+        let build = || -> Res<sys::napi_value> {
+            let Some(value) = decided else {
+                let mut null = ptr::null_mut();
+                check!(sys::napi_get_null(raw, &mut null));
+                return Ok(null);
+            };
+            let mut arr = ptr::null_mut();
+            check!(sys::napi_create_array_with_length(raw, 1, &mut arr));
+            let js = match value {
+                Some(v) => convert::Writer::new(raw).write(&v)?,
+                None => convert::undefined(raw)?,
+            };
+            check!(sys::napi_set_element(raw, arr, 0, js));
+            Ok(arr)
+        };
+        build().map(Raw).map_err(|f| fail(&env, f))
     }
 
     /// Writes all buffered ops as one commit.
@@ -856,7 +891,7 @@ impl NativeSnapshot {
 
     #[napi(ts_return_type = "unknown")]
     pub fn get(&self, env: Env, contexts: Vec<String>, key: String) -> Result<Raw> {
-        js_value(&env, self.data.get(&contexts.join("."), &key).map(|v| &**v))
+        js_value(&env, self.data.get(&contexts.join("."), &key).map(|v| v.decode()).as_ref())
     }
 
     #[napi]

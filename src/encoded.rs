@@ -1,0 +1,469 @@
+//! A stored value kept as its matter.js JSON encoding (compact `toJson` bytes) instead of a
+//! value tree. That is what the log and snapshots hold anyway, it is 3–5× smaller in memory
+//! than a tree of `Value`s, and replaying the log or loading a snapshot becomes a validating
+//! copy instead of building trees. Reads decode on demand (and the binding caches the JS
+//! value it built).
+//!
+//! Bytes read from disk are accepted as they are only when they are *canonical*: exactly
+//! what `toJson(fromJson(text))` would print (no revivable marker strings, no duplicate or
+//! out-of-order keys, numbers and escapes as `JSON.stringify` writes them). Anything else
+//! goes through the full decoder and is re-encoded, so the in-memory state always equals
+//! what matter.js's driver would hold after a reload.
+
+use std::sync::Arc;
+
+use crate::json_read::{parse_stored, parse_value, JsonError};
+use crate::json_write::{write_number, write_value};
+use crate::value::{array_index, Value};
+
+/// `toJson(undefined)`.
+const UNDEFINED: &[u8] = br#""{\"__object__\":\"Undefined\"}""#;
+/// How every revivable marker string starts on the wire.
+const MARKER_PREFIX: &[u8] = br#""{\"__object__\":"#;
+/// Deepest nesting the scanner follows (the full decoder's limit is the same order).
+const MAX_DEPTH: usize = 128;
+
+/// One stored value: canonical compact matter.js JSON. Cloning is a pointer copy.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Encoded(Arc<[u8]>);
+
+impl Encoded {
+    pub fn from_value(v: &Value) -> Encoded {
+        let mut out = Vec::with_capacity(64);
+        write_value(&mut out, v);
+        Encoded(out.into())
+    }
+
+    pub fn undefined() -> Encoded {
+        Encoded(UNDEFINED.into())
+    }
+
+    /// The compact JSON bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Stable identity of this allocation (changes whenever the key is written again).
+    pub fn id(&self) -> usize {
+        self.0.as_ptr() as usize
+    }
+
+    pub fn is_undefined(&self) -> bool {
+        &*self.0 == UNDEFINED
+    }
+
+    /// The value tree. Encoded values are canonical by construction, so this cannot fail
+    /// short of a bug; a failure reads as `undefined` rather than crashing the process.
+    pub fn decode(&self) -> Value {
+        parse_stored(&self.0).unwrap_or(Value::Undefined)
+    }
+
+    /// A value from JSON text on disk (compact or pretty-printed), normalized as matter.js's
+    /// reload would. `None` when it revives to `undefined`: JSON.parse's reviver deletes such
+    /// properties, so the key is absent after a reload.
+    pub fn from_disk(raw: &[u8]) -> Result<Option<Encoded>, JsonError> {
+        let mut out = Vec::with_capacity(raw.len());
+        if let Ok(true) = compact_canonical(raw, &mut out) {
+            return Ok(Some(Encoded(out.into())));
+        }
+        match parse_value(raw)? {
+            Value::Undefined => Ok(None),
+            v => Ok(Some(Encoded::from_value(&v))),
+        }
+    }
+}
+
+/// Copies `input` to `out` without insignificant whitespace, validating it as JSON.
+/// `Ok(true)`: the copy is exactly `toJson(fromJson(input))`. `Ok(false)`: valid, but
+/// needs the full decoder. `Err`: not JSON (or nested beyond `MAX_DEPTH`).
+pub fn compact_canonical(input: &[u8], out: &mut Vec<u8>) -> Result<bool, ()> {
+    let mut s = Scanner { s: input, i: 0, out, canonical: true };
+    s.ws();
+    s.value(0)?;
+    s.ws();
+    if s.i != input.len() {
+        return Err(());
+    }
+    Ok(s.canonical)
+}
+
+struct Scanner<'a, 'o> {
+    s: &'a [u8],
+    i: usize,
+    out: &'o mut Vec<u8>,
+    canonical: bool,
+}
+
+impl Scanner<'_, '_> {
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    fn expect(&mut self, b: u8) -> Result<(), ()> {
+        if self.peek() == Some(b) {
+            self.i += 1;
+            self.out.push(b);
+            Ok(())
+        } else {
+            Err(())
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<(), ()> {
+        if depth > MAX_DEPTH {
+            return Err(());
+        }
+        match self.peek().ok_or(())? {
+            b'{' => self.object(depth),
+            b'[' => self.array(depth),
+            b'"' => self.string().map(|_| ()),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => Err(()),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<(), ()> {
+        if self.s[self.i..].starts_with(word) {
+            self.i += word.len();
+            self.out.extend_from_slice(word);
+            Ok(())
+        } else {
+            Err(())
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Result<(), ()> {
+        self.expect(b'[')?;
+        self.ws();
+        if self.peek() == Some(b']') {
+            return self.expect(b']');
+        }
+        loop {
+            self.ws();
+            self.value(depth + 1)?;
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.expect(b',')?,
+                Some(b']') => return self.expect(b']'),
+                _ => return Err(()),
+            }
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Result<(), ()> {
+        self.expect(b'{')?;
+        self.ws();
+        if self.peek() == Some(b'}') {
+            return self.expect(b'}');
+        }
+        // Keys as ranges of `out`, to spot duplicates and non-JavaScript order.
+        let mut keys: Vec<(usize, usize)> = Vec::new();
+        let mut last_index: Option<u32> = None;
+        let mut seen_named = false;
+        loop {
+            self.ws();
+            let start = self.out.len();
+            self.string()?;
+            let key = (start, self.out.len());
+            let text = &self.out[key.0 + 1..key.1 - 1];
+            match std::str::from_utf8(text).ok().and_then(array_index) {
+                Some(idx) => {
+                    if seen_named || last_index.is_some_and(|l| l >= idx) {
+                        self.canonical = false;
+                    }
+                    last_index = Some(idx);
+                }
+                None => seen_named = true,
+            }
+            if keys.len() < 64 {
+                if keys.iter().any(|k| self.out[k.0..k.1] == self.out[key.0..key.1]) {
+                    self.canonical = false;
+                }
+            } else {
+                // Large objects are rare in attribute state; leave them to the full decoder.
+                self.canonical = false;
+            }
+            keys.push(key);
+            self.ws();
+            self.expect(b':')?;
+            self.ws();
+            self.value(depth + 1)?;
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.expect(b',')?,
+                Some(b'}') => return self.expect(b'}'),
+                _ => return Err(()),
+            }
+        }
+    }
+
+    /// Copies a string literal, validating it; flags escapes `JSON.stringify` would not
+    /// write and marker strings the reviver would turn into other values.
+    fn string(&mut self) -> Result<(), ()> {
+        let start = self.i;
+        if self.peek() != Some(b'"') {
+            return Err(());
+        }
+        self.i += 1;
+        loop {
+            let b = *self.s.get(self.i).ok_or(())?;
+            match b {
+                b'"' => {
+                    self.i += 1;
+                    break;
+                }
+                b'\\' => {
+                    let e = *self.s.get(self.i + 1).ok_or(())?;
+                    match e {
+                        b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 2,
+                        b'/' => {
+                            self.canonical = false;
+                            self.i += 2;
+                        }
+                        b'u' => {
+                            let hex = self.s.get(self.i + 2..self.i + 6).ok_or(())?;
+                            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                                return Err(());
+                            }
+                            let code = u16::from_str_radix(std::str::from_utf8(hex).map_err(|_| ())?, 16).map_err(|_| ())?;
+                            let short_form = matches!(code, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d);
+                            let lower = hex.iter().all(|c| !c.is_ascii_uppercase());
+                            if code >= 0x20 || short_form || !lower {
+                                self.canonical = false;
+                            }
+                            self.i += 6;
+                        }
+                        _ => return Err(()),
+                    }
+                }
+                0x00..=0x1f => return Err(()),
+                _ => self.i += 1,
+            }
+        }
+        let raw = &self.s[start..self.i];
+        if std::str::from_utf8(raw).is_err() {
+            return Err(());
+        }
+        if raw.starts_with(MARKER_PREFIX) && !canonical_marker(raw) {
+            self.canonical = false;
+        }
+        self.out.extend_from_slice(raw);
+        Ok(())
+    }
+
+    fn number(&mut self) -> Result<(), ()> {
+        let start = self.i;
+        let s = self.s;
+        let mut i = self.i;
+        if s.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        match s.get(i) {
+            Some(b'0') => i += 1,
+            Some(b'1'..=b'9') => {
+                while s.get(i).is_some_and(u8::is_ascii_digit) {
+                    i += 1;
+                }
+            }
+            _ => return Err(()),
+        }
+        let int_end = i;
+        if s.get(i) == Some(&b'.') {
+            i += 1;
+            if !s.get(i).is_some_and(u8::is_ascii_digit) {
+                return Err(());
+            }
+            while s.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+        }
+        if let Some(b'e' | b'E') = s.get(i) {
+            i += 1;
+            if let Some(b'+' | b'-') = s.get(i) {
+                i += 1;
+            }
+            if !s.get(i).is_some_and(u8::is_ascii_digit) {
+                return Err(());
+            }
+            while s.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+        }
+        let text = &s[start..i];
+        let simple_int = int_end == i && text != b"-0" && text.len() <= 15;
+        if !simple_int {
+            // Canonical only if JSON.stringify would print this number the same way.
+            let n: f64 = std::str::from_utf8(text).map_err(|_| ())?.parse().map_err(|_| ())?;
+            let mut printed = Vec::with_capacity(24);
+            write_number(&mut printed, n);
+            if printed != text {
+                self.canonical = false;
+            }
+        }
+        self.out.extend_from_slice(text);
+        self.i = i;
+        Ok(())
+    }
+}
+
+/// Bigint and byte markers whose revived value re-encodes to the very same bytes; every
+/// other marker (undefined, Map, legacy tags, odd spellings) takes the full decoder.
+fn canonical_marker(raw: &[u8]) -> bool {
+    const BIGINT: &[u8] = br#""{\"__object__\":\"BigInt\",\"__value__\":\""#;
+    const BYTES: &[u8] = br#""{\"__object__\":\"Uint8Array\",\"__value__\":\""#;
+    const CLOSE: &[u8] = br#"\"}""#;
+    let Some(body) = raw.strip_suffix(CLOSE) else { return false };
+    if let Some(digits) = body.strip_prefix(BIGINT) {
+        let d = digits.strip_prefix(b"-").unwrap_or(digits);
+        return !d.is_empty()
+            && d.iter().all(u8::is_ascii_digit)
+            && (d == b"0" || d[0] != b'0')
+            && digits != b"-0";
+    }
+    if let Some(hex) = body.strip_prefix(BYTES) {
+        return hex.len() % 2 == 0 && hex.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+    }
+    false
+}
+
+/// Appends compact canonical JSON re-indented as `JSON.stringify(…, 2)` prints it when the
+/// value sits at nesting `level` (the opening bracket is not indented).
+pub fn write_pretty(out: &mut Vec<u8>, compact: &[u8], level: usize) {
+    let mut depth = level;
+    let mut i = 0;
+    let indent = |out: &mut Vec<u8>, depth: usize| {
+        out.push(b'\n');
+        out.resize(out.len() + depth * 2, b' ');
+    };
+    while i < compact.len() {
+        let b = compact[i];
+        match b {
+            b'{' | b'[' => {
+                let close = if b == b'{' { b'}' } else { b']' };
+                if compact.get(i + 1) == Some(&close) {
+                    out.push(b);
+                    out.push(close);
+                    i += 2;
+                    continue;
+                }
+                out.push(b);
+                depth += 1;
+                indent(out, depth);
+            }
+            b'}' | b']' => {
+                depth -= 1;
+                indent(out, depth);
+                out.push(b);
+            }
+            b',' => {
+                out.push(b',');
+                indent(out, depth);
+            }
+            b':' => out.extend_from_slice(b": "),
+            b'"' => {
+                let start = i;
+                i += 1;
+                while compact[i] != b'"' {
+                    i += if compact[i] == b'\\' { 2 } else { 1 };
+                }
+                out.extend_from_slice(&compact[start..=i]);
+            }
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json_write::write_value_pretty;
+    use crate::value::JsObject;
+
+    fn canon(text: &str) -> (Result<bool, ()>, String) {
+        let mut out = Vec::new();
+        let r = compact_canonical(text.as_bytes(), &mut out);
+        (r, String::from_utf8(out).unwrap_or_default())
+    }
+
+    #[test]
+    fn compacts_pretty_text_and_accepts_canonical_values() {
+        assert_eq!(canon("{\n  \"a\": [\n    1,\n    2.5\n  ],\n  \"b\": {}\n}"), (Ok(true), r#"{"a":[1,2.5],"b":{}}"#.into()));
+        assert_eq!(canon(r#""plain \"quoted\" \n \u001f""#).0, Ok(true));
+        assert_eq!(canon("1e+21").0, Ok(true));
+        assert_eq!(canon(r#"["{\"__object__\":\"BigInt\",\"__value__\":\"-12\"}","{\"__object__\":\"Uint8Array\",\"__value__\":\"00ff\"}"]"#).0, Ok(true));
+        assert_eq!(canon("5e-7").0, Ok(true));
+        assert_eq!(canon(r#"{"1":1,"2":2,"a":3}"#).0, Ok(true));
+    }
+
+    #[test]
+    fn flags_what_a_reload_would_change() {
+        for text in [
+            r#""{\"__object__\":\"Undefined\"}""#,                      // reviver deletes it
+            r#""{\"__object__\":\"BigInt\",\"__value__\":\"01\"}""#, // re-encodes as 1
+            r#""{\"__object__\":\"Uint8Array\",\"__value__\":\"AB\"}""#,
+            r#""{\"__object__\":\"NodeId\",\"__value__\":\"5\"}""#, // legacy tag
+            r#"{"a":1,"a":2}"#,                                     // duplicate key
+            r#"{"b":1,"1":2}"#,                                     // index key after a named one
+            r#"{"2":1,"1":2}"#,                                     // index keys out of order
+            "1.0",
+            "1E5",
+            "-0",
+            "12345678901234567890",
+            r#""\u0041""#,
+            r#""\/""#,
+            r#""\u000A""#,
+        ] {
+            assert_eq!(canon(text).0, Ok(false), "{text}");
+        }
+    }
+
+    #[test]
+    fn rejects_invalid_json() {
+        for text in ["", "{", "[1,]", "01", "1.", "\"\u{1}\"", "tru", "{\"a\" 1}", "[1] 2", "\"\\x\""] {
+            assert_eq!(canon(text).0, Err(()), "{text:?}");
+        }
+        let deep = "[".repeat(200) + &"]".repeat(200);
+        assert_eq!(canon(&deep).0, Err(()));
+    }
+
+    #[test]
+    fn from_disk_normalizes_like_a_reload() {
+        let e = Encoded::from_disk(br#"{"b":1,"a":"{\"__object__\":\"Undefined\"}","1":true}"#).unwrap().unwrap();
+        assert_eq!(std::str::from_utf8(e.bytes()).unwrap(), r#"{"1":true,"b":1}"#);
+        assert!(Encoded::from_disk(br#""{\"__object__\":\"Undefined\"}""#).unwrap().is_none());
+        assert!(Encoded::from_disk(b"{").is_err());
+    }
+
+    #[test]
+    fn pretty_matches_the_value_printer() {
+        let mut obj = JsObject::new();
+        obj.insert("list".into(), Value::Array(vec![Value::Number(1.0), Value::Object(JsObject::new()), Value::Array(vec![])]));
+        obj.insert("s".into(), Value::String("a{b}[c],:\"d\"".into()));
+        obj.insert("m".into(), Value::Map(vec![(Value::Number(1.0), Value::BigInt("2".into()))]));
+        let v = Value::Object(obj);
+        for level in 0..4 {
+            let mut expected = Vec::new();
+            write_value_pretty(&mut expected, &v, level);
+            let mut got = Vec::new();
+            write_pretty(&mut got, Encoded::from_value(&v).bytes(), level);
+            assert_eq!(String::from_utf8(got).unwrap(), String::from_utf8(expected).unwrap());
+        }
+    }
+
+    #[test]
+    fn undefined_is_recognized() {
+        assert!(Encoded::from_value(&Value::Undefined).is_undefined());
+        assert!(Encoded::undefined().is_undefined());
+        assert!(!Encoded::from_value(&Value::Null).is_undefined());
+    }
+}
