@@ -98,8 +98,100 @@ impl<V: Clone> OrderedMap<V> {
     }
 }
 
-/// The keys and values of one context.
-pub type Context = OrderedMap<Encoded>;
+/// Contexts up to this many keys are a plain copy-on-write vector: imbl's fixed-size nodes
+/// cost ~400 bytes per key in the 10–30-key contexts matter.js writes, a vector ~32.
+const SMALL_CONTEXT: usize = 64;
+
+/// The keys and values of one context, in JavaScript order. Cloning is O(1) either way.
+#[derive(Clone)]
+pub enum Context {
+    Small(Arc<Vec<(Arc<str>, Encoded)>>),
+    Large(OrderedMap<Encoded>),
+}
+
+impl Default for Context {
+    fn default() -> Self {
+        Context::Small(Arc::new(Vec::new()))
+    }
+}
+
+impl Context {
+    pub fn get(&self, key: &str) -> Option<&Encoded> {
+        match self {
+            Context::Small(v) => v.iter().find(|(k, _)| k.as_ref() == key).map(|(_, e)| e),
+            Context::Large(m) => m.get(key),
+        }
+    }
+
+    /// Sets `key`; an existing key keeps its position, a new index key goes among the index
+    /// keys, any other new key last.
+    pub fn insert(&mut self, key: &str, value: Encoded) {
+        match self {
+            Context::Small(v) => {
+                if let Some(pos) = v.iter().position(|(k, _)| k.as_ref() == key) {
+                    Arc::make_mut(v)[pos].1 = value;
+                    return;
+                }
+                if v.len() >= SMALL_CONTEXT {
+                    let mut m = OrderedMap::default();
+                    for (k, e) in v.iter() {
+                        m.insert(k, e.clone());
+                    }
+                    m.insert(key, value);
+                    *self = Context::Large(m);
+                    return;
+                }
+                let entries = Arc::make_mut(v);
+                let pos = match array_index(key) {
+                    Some(idx) => entries
+                        .iter()
+                        .position(|(k, _)| array_index(k).is_none_or(|other| other > idx))
+                        .unwrap_or(entries.len()),
+                    None => entries.len(),
+                };
+                entries.insert(pos, (Arc::from(key), value));
+            }
+            Context::Large(m) => m.insert(key, value),
+        }
+    }
+
+    pub fn remove(&mut self, key: &str) -> Option<Encoded> {
+        match self {
+            Context::Small(v) => {
+                let pos = v.iter().position(|(k, _)| k.as_ref() == key)?;
+                Some(Arc::make_mut(v).remove(pos).1)
+            }
+            Context::Large(m) => m.remove(key),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Context::Small(v) => v.len(),
+            Context::Large(m) => m.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Keys in JavaScript order.
+    pub fn keys(&self) -> Box<dyn Iterator<Item = &Arc<str>> + '_> {
+        match self {
+            Context::Small(v) => Box::new(v.iter().map(|(k, _)| k)),
+            Context::Large(m) => Box::new(m.keys()),
+        }
+    }
+
+    /// Entries in JavaScript order.
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (&Arc<str>, &Encoded)> + '_> {
+        match self {
+            Context::Small(v) => Box::new(v.iter().map(|(k, e)| (k, e))),
+            Context::Large(m) => Box::new(m.iter()),
+        }
+    }
+}
 
 /// All committed data: what matter.js's driver keeps as `StoreData`.
 #[derive(Clone, Default)]
@@ -249,6 +341,25 @@ mod tests {
         assert_eq!(view.get("a", "k").unwrap().decode(), Value::Number(1.0));
         assert_eq!(view.context_count(), 1);
         assert_eq!(s.get("a", "k").unwrap().decode(), Value::Number(2.0));
+    }
+
+    #[test]
+    fn large_contexts_keep_order_and_values_after_growing() {
+        let mut s = StoreData::default();
+        let pairs: Vec<(String, f64)> = (0..200).rev().map(|i| (if i % 3 == 0 { i.to_string() } else { format!("k{i}") }, i as f64)).collect();
+        let refs: Vec<(&str, f64)> = pairs.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        s.apply(&[upd("big", &refs)]);
+        let ks = keys(&s, "big");
+        assert_eq!(ks.len(), 200);
+        // index keys ascending first, then the others in insertion order
+        let index: Vec<u32> = ks.iter().take_while(|k| !k.starts_with('k')).map(|k| k.parse().unwrap()).collect();
+        assert!(index.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(ks[index.len()], "k199");
+        assert_eq!(s.get("big", "k5").unwrap().decode(), Value::Number(5.0));
+        let view = s.clone();
+        s.apply(&[Op::Del { key: "big".into(), values: Some(vec!["k5".into()]) }]);
+        assert!(s.get("big", "k5").is_none());
+        assert!(view.get("big", "k5").is_some());
     }
 
     #[test]
