@@ -40,24 +40,49 @@ export interface DatafileRootLike {
     lock(): Promise<{ close(): Promise<void> }>;
 }
 
+/** Constructor options; every one is optional and defaults to {@link WalStorageDriver.defaults}. */
 export interface WalStorageOptions {
     /** Storage directory; overrides the namespace's. A path or a matter.js `Directory`. */
     storageDir?: string | DirectoryLike;
-    /** Bytes after which the writer rotates to a new segment. Default 16 MiB. */
+    /**
+     * Bytes after which the writer rotates to a new segment.
+     * @defaultValue 16 MiB (16777216)
+     */
     maxSegmentSize?: number;
-    /** fsync every commit batch before its promises resolve. Default true. */
+    /**
+     * fsync every commit batch before its promises resolve.
+     * @defaultValue true
+     */
     fsync?: boolean;
-    /** Milliseconds between periodic snapshots. Default 6 hours. */
+    /**
+     * Milliseconds between periodic snapshots.
+     * @defaultValue 6 hours (21600000)
+     */
     snapshotInterval?: number;
-    /** Milliseconds between removals of segments covered by the snapshot; undefined (default) disables. */
+    /**
+     * Milliseconds between removals of segments covered by the snapshot.
+     * @defaultValue undefined (periodic cleaning off; close still cleans)
+     */
     cleanInterval?: number;
-    /** gzip snapshot.json / head.json. Default true. */
+    /**
+     * gzip snapshot.json / head.json.
+     * @defaultValue true
+     */
     compressSnapshot?: boolean;
-    /** gzip rotated segments. Default true. */
+    /**
+     * gzip rotated segments.
+     * @defaultValue true
+     */
     compressLog?: boolean;
-    /** Fold removed segments into head.json when cleaning. Default true. */
+    /**
+     * Fold removed segments into head.json when cleaning.
+     * @defaultValue true
+     */
     headSnapshot?: boolean;
-    /** Take matter.lock natively. Default: true for plain paths, false for a DatafileRoot (which locks itself). */
+    /**
+     * Take matter.lock natively.
+     * @defaultValue true for plain paths, false for a DatafileRoot (which locks itself)
+     */
     lock?: boolean;
 }
 
@@ -89,7 +114,8 @@ export declare class WalTransaction implements Disposable, AsyncDisposable {
     private constructor();
     readonly committed: boolean;
     readonly disposed: boolean;
-    readonly initialized: boolean;
+    /** Always true: a transaction exists only on an initialized driver. */
+    readonly initialized: true;
     readonly type: "kv";
     set(contexts: string[], values: Record<string, StorageValue>): void;
     set(contexts: string[], key: string, value: StorageValue): void;
@@ -115,14 +141,15 @@ export declare class WalTransaction implements Disposable, AsyncDisposable {
 /** matter.js's write-ahead-log storage driver, implemented in Rust. */
 export declare class WalStorageDriver {
     static readonly id: "wal";
+    /** matter.js's defaults (a frozen object). */
     static readonly defaults: Readonly<{
-        maxSegmentSize: number;
-        fsync: boolean;
-        snapshotInterval: number;
-        cleanInterval: number | undefined;
-        compressSnapshot: boolean;
-        compressLog: boolean;
-        headSnapshot: boolean;
+        maxSegmentSize: 16777216;
+        fsync: true;
+        snapshotInterval: 21600000;
+        cleanInterval: undefined;
+        compressSnapshot: true;
+        compressLog: true;
+        headSnapshot: true;
     }>;
     /** Creates and initializes a driver, as matter.js's StorageService does. */
     static create(namespace: DatafileRootLike | string, descriptor?: Partial<WalStorageDescriptor>): Promise<WalStorageDriver>;
@@ -130,6 +157,8 @@ export declare class WalStorageDriver {
     constructor(namespace?: DatafileRootLike | string, options?: WalStorageOptions);
 
     readonly type: "kv";
+    /** "wal", per instance as matter.js reads it (`StorageManager.driverId`, storage logs). */
+    readonly id: "wal";
     readonly root: DatafileRootLike | undefined;
     /** The storage directory. */
     readonly path: string;
@@ -163,7 +192,40 @@ export declare class WalStorageDriver {
     clone(): Promise<WalStorageDriver>;
 }
 
-/** Sets how verbose the native core's logging is (default "info"). */
-export declare function setLogLevel(level: "error" | "warn" | "info" | "debug" | "trace" | "off"): void;
+/** Levels of the native core's logging, most severe first. */
+export type WalLogLevel = "error" | "warn" | "info" | "debug" | "trace" | "off";
+
+/**
+ * Sets how verbose the native core's logging is, for all drivers of the process (default
+ * "info"). Events go to matter.js's `Logger` (facility "WalStorageDriver") when
+ * `@matter/general` is installed, otherwise to `console`.
+ */
+export declare function setLogLevel(level: WalLogLevel): void;
+
+/** The parts of a matter.js `StorageService` that {@link registerWalDriver} uses. */
+export interface StorageServiceLike {
+    registerDriver(driver: unknown): void;
+    defaultDriver?: string;
+    configuredDriver?: string;
+}
+
+/** A matter.js `Environment` (anything with `get(StorageService)`). */
+export interface EnvironmentLike {
+    get(type: unknown): unknown;
+}
+
+/**
+ * Registers this native driver with matter.js's StorageService under id "wal", replacing
+ * matter.js's TypeScript WalStorageDriver. `target` is an Environment or a StorageService
+ * (default: `Environment.default`); `{ select: true }` also makes "wal" the environment's
+ * driver. Needs `@matter/general`. Returns the StorageService.
+ */
+export declare function registerWalDriver<S extends StorageServiceLike = StorageServiceLike>(
+    target?: EnvironmentLike | S,
+    options?: { select?: boolean },
+): S;
+
+/** Puts matter.js's own TypeScript WalStorageDriver back under id "wal". Returns the StorageService. */
+export declare function unregisterWalDriver<S extends StorageServiceLike = StorageServiceLike>(target?: EnvironmentLike | S): S;
 
 export default WalStorageDriver;

@@ -211,7 +211,7 @@ fn fast_commit(line: &[u8]) -> Option<Commit> {
                 let mut values = Vec::with_capacity(entries.0.len());
                 for (k, v) in entries.0 {
                     // A value reviving to undefined is dropped, as JSON.parse's reviver does.
-                    if let Some(e) = Encoded::from_disk(v.get().as_bytes()).ok()? {
+                    if let Some(e) = Encoded::from_disk_str(v.get()).ok()? {
                         values.push((k.into_owned(), e));
                     }
                 }

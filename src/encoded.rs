@@ -69,11 +69,21 @@ impl Encoded {
     /// reload would. `None` when it revives to `undefined`: JSON.parse's reviver deletes such
     /// properties, so the key is absent after a reload.
     pub fn from_disk(raw: &[u8]) -> Result<Option<Encoded>, JsonError> {
+        Self::from_disk_checked(raw, false)
+    }
+
+    /// [`Encoded::from_disk`] for text already known to be valid UTF-8 (e.g. a serde
+    /// `RawValue`), skipping that check.
+    pub fn from_disk_str(raw: &str) -> Result<Option<Encoded>, JsonError> {
+        Self::from_disk_checked(raw.as_bytes(), true)
+    }
+
+    fn from_disk_checked(raw: &[u8], utf8_known: bool) -> Result<Option<Encoded>, JsonError> {
         // Built in a reused buffer and copied once into an exactly sized allocation: loading
         // hundreds of thousands of values leaves no trail of freed buffers between them.
         let fast = SCRATCH.with_borrow_mut(|out| {
             out.clear();
-            matches!(compact_canonical(raw, out), Ok(true)).then(|| Encoded(Arc::from(&out[..])))
+            matches!(scan(raw, out, utf8_known), Ok(true)).then(|| Encoded(Arc::from(&out[..])))
         });
         if let Some(e) = fast {
             return Ok(Some(e));
@@ -89,7 +99,11 @@ impl Encoded {
 /// `Ok(true)`: the copy is exactly `toJson(fromJson(input))`. `Ok(false)`: valid, but
 /// needs the full decoder. `Err`: not JSON (or nested beyond `MAX_DEPTH`).
 pub fn compact_canonical(input: &[u8], out: &mut Vec<u8>) -> Result<bool, ()> {
-    let mut s = Scanner { s: input, i: 0, out, canonical: true };
+    scan(input, out, false)
+}
+
+fn scan(input: &[u8], out: &mut Vec<u8>, utf8_known: bool) -> Result<bool, ()> {
+    let mut s = Scanner { s: input, i: 0, out, canonical: true, utf8_known };
     s.ws();
     s.value(0)?;
     s.ws();
@@ -104,6 +118,8 @@ struct Scanner<'a, 'o> {
     i: usize,
     out: &'o mut Vec<u8>,
     canonical: bool,
+    /// The input is known to be UTF-8; skip validating strings.
+    utf8_known: bool,
 }
 
 impl Scanner<'_, '_> {
@@ -262,7 +278,7 @@ impl Scanner<'_, '_> {
             }
         }
         let raw = &self.s[start..self.i];
-        if std::str::from_utf8(raw).is_err() {
+        if !self.utf8_known && std::str::from_utf8(raw).is_err() {
             return Err(());
         }
         if raw.starts_with(MARKER_PREFIX) && !canonical_marker(raw) {

@@ -124,17 +124,42 @@ struct RawCommitId {
 /// validating scan instead of being decoded. `None` falls back to the full decoder.
 fn fast_decode(text: &[u8]) -> Option<Snapshot> {
     let raw: RawSnapshot = serde_json::from_slice(text).ok()?;
-    let mut data = StoreData::default();
-    for (ctx_key, ctx_raw) in raw.data.0 {
-        let entries: RawEntries = serde_json::from_str(ctx_raw.get()).ok()?;
-        let mut ctx = Context::default();
-        for (key, value) in entries.0 {
-            // Values reviving to undefined are dropped, as JSON.parse's reviver does.
-            if let Some(e) = Encoded::from_disk(value.get().as_bytes()).ok()? {
-                ctx.insert(&key, e);
-            }
+    // Contexts are independent: decode them on all cores, then insert in document order.
+    let contexts = raw.data.0;
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
+    let decode_chunk = |chunk: &[(std::borrow::Cow<'_, str>, &serde_json::value::RawValue)]| -> Option<Vec<Context>> {
+        chunk
+            .iter()
+            .map(|(_, ctx_raw)| {
+                let entries: RawEntries = serde_json::from_str(ctx_raw.get()).ok()?;
+                let mut ctx = Context::default();
+                for (key, value) in entries.0 {
+                    // Values reviving to undefined are dropped, as JSON.parse's reviver does.
+                    if let Some(e) = Encoded::from_disk_str(value.get()).ok()? {
+                        ctx.insert(&key, e);
+                    }
+                }
+                Some(ctx)
+            })
+            .collect()
+    };
+    let decoded: Vec<Context> = if threads < 2 || text.len() < 1 << 20 {
+        decode_chunk(&contexts)?
+    } else {
+        let chunk = contexts.len().div_ceil(threads).max(1);
+        let parts: Vec<Option<Vec<Context>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = contexts.chunks(chunk).map(|c| scope.spawn(move || decode_chunk(c))).collect();
+            handles.into_iter().map(|h| h.join().ok().flatten()).collect()
+        });
+        let mut all = Vec::with_capacity(contexts.len());
+        for part in parts {
+            all.extend(part?);
         }
-        data.put_context(&ctx_key, ctx);
+        all
+    };
+    let mut data = StoreData::default();
+    for ((ctx_key, _), ctx) in contexts.iter().zip(decoded) {
+        data.put_context(ctx_key, ctx);
     }
     Some(Snapshot { commit_id: CommitId { segment: raw.commit_id.segment, offset: raw.commit_id.offset }, ts: raw.ts.unwrap_or(0.0), data })
 }
