@@ -21,10 +21,12 @@ pub fn compress_rotated(wal_dir: &Path, active: u32) -> io::Result<usize> {
             continue;
         }
         let src = wal_dir.join(segment_filename(seg));
-        let result = if gz {
-            // A previous pass crashed after the rename: the gzipped copy is complete.
+        let result = if gz && gzip_is_whole(&wal_dir.join(compressed_segment_filename(seg))) {
+            // A previous pass was interrupted after the rename: the gzipped copy is complete.
             fs::remove_file(&src)
         } else {
+            // No gzip yet, or one that does not decode (written without fsync before a power
+            // loss, say): the plain segment is the good copy, compress it (again).
             compress_one(wal_dir, seg)
         };
         match result {
@@ -37,6 +39,11 @@ pub fn compress_rotated(wal_dir: &Path, active: u32) -> io::Result<usize> {
         tracing::debug!("Compressed {done} rotated WAL segments");
     }
     Ok(done)
+}
+
+fn gzip_is_whole(path: &Path) -> bool {
+    let Ok(file) = File::open(path) else { return false };
+    io::copy(&mut flate2::read::MultiGzDecoder::new(io::BufReader::new(file)), &mut io::sink()).is_ok()
 }
 
 fn compress_one(wal_dir: &Path, seg: u32) -> io::Result<()> {
@@ -90,6 +97,19 @@ mod tests {
         fs::write(dir.path().join(segment_filename(1)), content).unwrap();
         compress_one(dir.path(), 1).unwrap();
         fs::write(dir.path().join(segment_filename(1)), content).unwrap();
+        assert_eq!(compress_rotated(dir.path(), 2).unwrap(), 1);
+        assert!(!dir.path().join(segment_filename(1)).exists());
+        assert_eq!(read_segment_bytes(dir.path(), 1).unwrap().1, content.as_bytes());
+    }
+    #[test]
+    fn a_damaged_gzip_next_to_its_plain_segment_is_redone_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let content = "{\"ts\":1,\"ops\":[]}\n".repeat(50);
+        fs::write(dir.path().join(segment_filename(1)), &content).unwrap();
+        compress_one(dir.path(), 1).unwrap();
+        let gz = fs::read(dir.path().join("00000001.jsonl.gz")).unwrap();
+        fs::write(dir.path().join("00000001.jsonl.gz"), &gz[..gz.len() / 2]).unwrap();
+        fs::write(dir.path().join(segment_filename(1)), &content).unwrap();
         assert_eq!(compress_rotated(dir.path(), 2).unwrap(), 1);
         assert!(!dir.path().join(segment_filename(1)).exists());
         assert_eq!(read_segment_bytes(dir.path(), 1).unwrap().1, content.as_bytes());

@@ -41,6 +41,11 @@ impl Encoded {
         })
     }
 
+    /// Wraps bytes produced by our own encoder (already canonical).
+    pub fn from_encoder(bytes: &[u8]) -> Encoded {
+        Encoded(Arc::from(bytes))
+    }
+
     pub fn undefined() -> Encoded {
         Encoded(UNDEFINED.into())
     }

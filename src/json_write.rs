@@ -14,7 +14,7 @@ use crate::value::Value;
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// `"{\"__object__\":\"Undefined\"}"` — what `undefined` becomes anywhere in the tree.
-const UNDEFINED_QUOTED: &[u8] = br#""{\"__object__\":\"Undefined\"}""#;
+pub(crate) const UNDEFINED_QUOTED: &[u8] = br#""{\"__object__\":\"Undefined\"}""#;
 const BIGINT_OPEN: &[u8] = br#""{\"__object__\":\"BigInt\",\"__value__\":\""#;
 const BYTES_OPEN: &[u8] = br#""{\"__object__\":\"Uint8Array\",\"__value__\":\""#;
 /// Closes a BigInt or Uint8Array marker: `\"}` plus the outer closing quote.
@@ -183,7 +183,7 @@ fn close_indent(out: &mut Vec<u8>, indent: Option<usize>) {
     }
 }
 
-fn write_bigint_marker(out: &mut Vec<u8>, digits: &str) {
+pub(crate) fn write_bigint_marker(out: &mut Vec<u8>, digits: &str) {
     if digits.bytes().all(|b| b.is_ascii_digit() || b == b'-') {
         out.extend_from_slice(BIGINT_OPEN);
         out.extend_from_slice(digits.as_bytes());
@@ -195,7 +195,7 @@ fn write_bigint_marker(out: &mut Vec<u8>, digits: &str) {
     }
 }
 
-fn write_bytes_marker(out: &mut Vec<u8>, bytes: impl ExactSizeIterator<Item = u8>) {
+pub(crate) fn write_bytes_marker(out: &mut Vec<u8>, bytes: impl ExactSizeIterator<Item = u8>) {
     out.reserve(BYTES_OPEN.len() + 2 * bytes.len() + MARKER_CLOSE.len());
     out.extend_from_slice(BYTES_OPEN);
     for b in bytes {

@@ -38,6 +38,9 @@ impl SegmentWriter {
         let segments = scan_segments(wal_dir)?;
         if let Some((&last, &(plain, gz))) = segments.iter().next_back() {
             if gz || !plain {
+                if gz && !plain {
+                    repair_torn_gzip(wal_dir, last)?;
+                }
                 w.segment = last + 1;
             } else {
                 let path = wal_dir.join(segment_filename(last));
@@ -194,6 +197,39 @@ impl SegmentWriter {
         }
         Ok(())
     }
+}
+
+/// The newest segment can be a gzip file cut short (written without fsync by matter.js and
+/// then a power loss, say). Replay already read the lines before the cut; rewrite the file as
+/// a whole gzip of exactly those lines, so it stays readable once newer segments follow it.
+fn repair_torn_gzip(wal_dir: &Path, segment: u32) -> io::Result<()> {
+    use flate2::{read::MultiGzDecoder, write::GzEncoder, Compression};
+    use std::io::Read;
+    let name = crate::commit::compressed_segment_filename(segment);
+    let path = wal_dir.join(&name);
+    let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    let mut bytes = Vec::new();
+    let Err(e) = MultiGzDecoder::new(io::BufReader::new(File::open(&path).map_err(named)?)).read_to_end(&mut bytes) else {
+        return Ok(());
+    };
+    if e.kind() != io::ErrorKind::UnexpectedEof {
+        return Ok(()); // corrupt, not torn: loading reports it
+    }
+    if let Some(cut) = torn_tail(&bytes) {
+        if deserialize_commit(&bytes[cut..]).is_ok() {
+            bytes.push(b'\n');
+        } else {
+            bytes.truncate(cut);
+        }
+    }
+    tracing::warn!("Rewriting torn {} with the {} bytes of complete lines it still held", path.display(), bytes.len());
+    let tmp = wal_dir.join(format!("{name}.tmp"));
+    let mut enc = GzEncoder::new(File::create(&tmp).map_err(named)?, Compression::default());
+    enc.write_all(&bytes).map_err(named)?;
+    enc.finish().and_then(|f| f.sync_all()).map_err(named)?;
+    fs::rename(&tmp, &path).map_err(named)?;
+    sync_dir(wal_dir);
+    Ok(())
 }
 
 /// Makes sure commits written from now on get ids after `base`, the commit the loaded state
@@ -363,13 +399,21 @@ mod tests {
         use flate2::{write::GzEncoder, Compression};
         let dir = tempfile::tempdir().unwrap();
         let mut gz = GzEncoder::new(Vec::new(), Compression::default());
-        gz.write_all(&b"{\"ts\":1,\"ops\":[]}\n".repeat(50)).unwrap();
+        for i in 100..900 {
+            gz.write_all(&line(i)).unwrap();
+            gz.write_all(b"\n").unwrap();
+        }
         let bytes = gz.finish().unwrap();
         fs::write(dir.path().join("00000001.jsonl.gz"), &bytes[..bytes.len() / 2]).unwrap();
+        let before = crate::reader::read_segment(dir.path(), 1, true).unwrap().1;
         let mut w = SegmentWriter::open(dir.path(), 1 << 20, true).unwrap();
         let ids = w.append(&[line(2)], &mut no_rotate()).unwrap();
         assert_eq!(ids, vec![CommitId { segment: 2, offset: 0 }]);
-        assert_eq!(fs::read(dir.path().join("00000001.jsonl.gz")).unwrap(), &bytes[..bytes.len() / 2]);
+        // Rewritten as a whole gzip of its complete lines: readable now that it is not the newest.
+        let after = crate::reader::read_segment_bytes(dir.path(), 1).unwrap().1;
+        assert!(after.ends_with(b"\n") && before.starts_with(&after) && !after.is_empty());
+        assert!(segment_lines(&after).all(|(_, l)| deserialize_commit(l).is_ok()), "whole lines only");
+        assert!(!dir.path().join("00000001.jsonl.gz.tmp").exists());
     }
 
     #[test]

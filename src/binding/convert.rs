@@ -4,6 +4,7 @@ use std::ptr;
 
 use napi::sys;
 
+use crate::json_write::{write_bigint_marker, write_js_string, write_number, write_value, UNDEFINED_QUOTED};
 use crate::value::{JsObject, Value};
 
 /// Deepest nesting accepted on write; the reader's recursion limit is above this plus the
@@ -39,6 +40,13 @@ pub fn type_of(env: sys::napi_env, v: sys::napi_value) -> Res<sys::napi_valuetyp
 }
 
 pub fn get_string(env: sys::napi_env, v: sys::napi_value) -> Res<String> {
+    // Most strings (keys, names) are short: one call into a stack buffer.
+    let mut stack = [0u8; 128];
+    let mut written = 0usize;
+    check!(sys::napi_get_value_string_utf8(env, v, stack.as_mut_ptr().cast(), stack.len(), &mut written));
+    if written < stack.len() - 1 {
+        return Ok(String::from_utf8_lossy(&stack[..written]).into_owned());
+    }
     let mut len = 0usize;
     check!(sys::napi_get_value_string_utf8(env, v, ptr::null_mut(), 0, &mut len));
     let mut buf: Vec<u8> = Vec::with_capacity(len + 1);
@@ -92,6 +100,7 @@ impl Reader {
         Reader { env, map_ctor: None, array_from: None }
     }
 
+    #[allow(dead_code)]
     pub fn read(&mut self, v: sys::napi_value) -> Res<Value> {
         self.read_at(v, 0, &mut Vec::new())
     }
@@ -129,6 +138,123 @@ impl Reader {
             }
             _ => Err(unsupported("this value", path)),
         }
+    }
+
+    /// Encodes a JS value straight to matter.js JSON bytes (what `write_value` would print
+    /// for [`Reader::read`]'s result) without building a value tree. Rare shapes (Map,
+    /// toJSON, Buffer-like objects) go through the tree.
+    pub fn encode(&mut self, v: sys::napi_value, out: &mut Vec<u8>) -> Res<()> {
+        self.encode_at(v, 0, &mut Vec::new(), out)
+    }
+
+    fn encode_at(&mut self, v: sys::napi_value, depth: usize, path: &mut Vec<String>, out: &mut Vec<u8>) -> Res<()> {
+        let env = self.env;
+        match type_of(env, v)? {
+            sys::ValueType::napi_undefined => out.extend_from_slice(UNDEFINED_QUOTED),
+            sys::ValueType::napi_null => out.extend_from_slice(b"null"),
+            sys::ValueType::napi_boolean => {
+                let mut b = false;
+                check!(sys::napi_get_value_bool(env, v, &mut b));
+                out.extend_from_slice(if b { b"true" } else { b"false" });
+            }
+            sys::ValueType::napi_number => {
+                let mut n = 0f64;
+                check!(sys::napi_get_value_double(env, v, &mut n));
+                write_number(out, n);
+            }
+            sys::ValueType::napi_string => write_js_string(out, &get_string(env, v)?),
+            sys::ValueType::napi_bigint => write_bigint_marker(out, &read_bigint(env, v)?),
+            sys::ValueType::napi_object => {
+                if depth >= MAX_DEPTH {
+                    return Err(Fail::Unsupported(format!(
+                        "Cannot store a value nested deeper than {MAX_DEPTH} levels (circular reference?)"
+                    )));
+                }
+                self.encode_object(v, depth, path, out)?;
+            }
+            // functions, symbols, externals: the tree reader has the messages
+            _ => write_value(out, &self.read_at(v, depth, path)?),
+        }
+        Ok(())
+    }
+
+    fn encode_object(&mut self, v: sys::napi_value, depth: usize, path: &mut Vec<String>, out: &mut Vec<u8>) -> Res<()> {
+        let env = self.env;
+        let mut flag = false;
+        check!(sys::napi_is_array(env, v, &mut flag));
+        if flag {
+            let mut len = 0u32;
+            check!(sys::napi_get_array_length(env, v, &mut len));
+            out.push(b'[');
+            for i in 0..len {
+                if i > 0 {
+                    out.push(b',');
+                }
+                let mut item = ptr::null_mut();
+                check!(sys::napi_get_element(env, v, i, &mut item));
+                path.push(i.to_string());
+                self.encode_at(item, depth + 1, path, out)?;
+                path.pop();
+            }
+            out.push(b']');
+            return Ok(());
+        }
+        check!(sys::napi_is_typedarray(env, v, &mut flag));
+        let mut special = flag;
+        for probe in [sys::napi_is_promise, sys::napi_is_arraybuffer, sys::napi_is_dataview] {
+            if !special {
+                check!(probe(env, v, &mut special));
+            }
+        }
+        let plain = !special && {
+            let map_ctor = match self.map_ctor {
+                Some(c) => c,
+                None => *self.map_ctor.insert(global(env, c"Map")?),
+            };
+            !is_instance(env, v, map_ctor)? && type_of(env, named(env, v, c"toJSON")?)? != sys::ValueType::napi_function
+        };
+        if !plain {
+            write_value(out, &self.read_object(v, depth, path)?);
+            return Ok(());
+        }
+        let mut names = ptr::null_mut();
+        check!(sys::napi_get_all_property_names(
+            env,
+            v,
+            sys::KeyCollectionMode::own_only,
+            sys::KeyFilter::enumerable | sys::KeyFilter::skip_symbols,
+            sys::KeyConversion::numbers_to_strings,
+            &mut names
+        ));
+        let mut len = 0u32;
+        check!(sys::napi_get_array_length(env, names, &mut len));
+        let mut keys = Vec::with_capacity(len as usize);
+        for i in 0..len {
+            let mut name = ptr::null_mut();
+            check!(sys::napi_get_element(env, names, i, &mut name));
+            keys.push((name, get_string(env, name)?));
+        }
+        // Buffer.toJSON()-shaped objects become bytes: let the tree path decide those.
+        let has = |k: &str| keys.iter().any(|(_, key)| key == k);
+        if has("type") && has("data") {
+            write_value(out, &self.read_object(v, depth, path)?);
+            return Ok(());
+        }
+        out.push(b'{');
+        for (i, (name, key)) in keys.into_iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_js_string(out, &key);
+            out.push(b':');
+            let mut prop = ptr::null_mut();
+            check!(sys::napi_get_property(env, v, name, &mut prop));
+            path.push(key);
+            self.encode_at(prop, depth + 1, path, out)?;
+            path.pop();
+        }
+        out.push(b'}');
+        Ok(())
     }
 
     fn read_object(&mut self, v: sys::napi_value, depth: usize, path: &mut Vec<String>) -> Res<Value> {

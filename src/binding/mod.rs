@@ -238,6 +238,7 @@ fn read_values(env: &Env, values: &Unknown) -> Result<Vec<(String, Encoded)>> {
     unsafe { sys::napi_get_array_length(raw, names, &mut len) };
     let mut reader = convert::Reader::new(raw);
     let mut out = Vec::with_capacity(len as usize);
+    let mut buf = Vec::with_capacity(256);
     for i in 0..len {
         let mut name = ptr::null_mut();
         let mut prop = ptr::null_mut();
@@ -246,17 +247,20 @@ fn read_values(env: &Env, values: &Unknown) -> Result<Vec<(String, Encoded)>> {
             sys::napi_get_property(raw, values.raw(), name, &mut prop);
         }
         let key = get_string(raw, name).map_err(|f| fail(env, f))?;
-        let value = reader.read(prop).map_err(|f| match f {
+        buf.clear();
+        reader.encode(prop, &mut buf).map_err(|f| match f {
             Fail::Unsupported(m) => fail(env, Fail::Unsupported(format!("{m} (key \"{key}\")"))),
             other => fail(env, other),
         })?;
-        out.push((key, Encoded::from_value(&value)));
+        out.push((key, Encoded::from_encoder(&buf)));
     }
     Ok(out)
 }
 
 fn read_value(env: &Env, value: &Unknown) -> Result<Encoded> {
-    convert::Reader::new(env.raw()).read(value.raw()).map(|v| Encoded::from_value(&v)).map_err(|f| fail(env, f))
+    let mut buf = Vec::with_capacity(256);
+    convert::Reader::new(env.raw()).encode(value.raw(), &mut buf).map_err(|f| fail(env, f))?;
+    Ok(Encoded::from_encoder(&buf))
 }
 
 fn js_value(env: &Env, v: Option<&Value>) -> Result<Raw> {
