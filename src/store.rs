@@ -105,8 +105,19 @@ const SMALL_CONTEXT: usize = 64;
 /// The keys and values of one context, in JavaScript order. Cloning is O(1) either way.
 #[derive(Clone)]
 pub enum Context {
-    Small(Arc<Vec<(Arc<str>, Encoded)>>),
+    /// Entries with a 32-bit hash of their key, compared before the key itself: most keys
+    /// of a context share a prefix ("attr1", "attr12", …), which makes plain comparisons slow.
+    Small(Arc<Vec<(u32, Arc<str>, Encoded)>>),
     Large(OrderedMap<Encoded>),
+}
+
+/// Cheap key hash for small-context lookups (FNV-1a).
+fn key_hash(key: &str) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in key.bytes() {
+        h = (h ^ b as u32).wrapping_mul(0x0100_0193);
+    }
+    h
 }
 
 impl Default for Context {
@@ -118,7 +129,10 @@ impl Default for Context {
 impl Context {
     pub fn get(&self, key: &str) -> Option<&Encoded> {
         match self {
-            Context::Small(v) => v.iter().find(|(k, _)| k.as_ref() == key).map(|(_, e)| e),
+            Context::Small(v) => {
+                let h = key_hash(key);
+                v.iter().find(|(kh, k, _)| *kh == h && k.as_ref() == key).map(|(_, _, e)| e)
+            }
             Context::Large(m) => m.get(key),
         }
     }
@@ -128,13 +142,14 @@ impl Context {
     pub fn insert(&mut self, key: &str, value: Encoded) {
         match self {
             Context::Small(v) => {
-                if let Some(pos) = v.iter().position(|(k, _)| k.as_ref() == key) {
-                    Arc::make_mut(v)[pos].1 = value;
+                let h = key_hash(key);
+                if let Some(pos) = v.iter().position(|(kh, k, _)| *kh == h && k.as_ref() == key) {
+                    Arc::make_mut(v)[pos].2 = value;
                     return;
                 }
                 if v.len() >= SMALL_CONTEXT {
                     let mut m = OrderedMap::default();
-                    for (k, e) in v.iter() {
+                    for (_, k, e) in v.iter() {
                         m.insert(k, e.clone());
                     }
                     m.insert(key, value);
@@ -145,11 +160,11 @@ impl Context {
                 let pos = match array_index(key) {
                     Some(idx) => entries
                         .iter()
-                        .position(|(k, _)| array_index(k).is_none_or(|other| other > idx))
+                        .position(|(_, k, _)| array_index(k).is_none_or(|other| other > idx))
                         .unwrap_or(entries.len()),
                     None => entries.len(),
                 };
-                entries.insert(pos, (Arc::from(key), value));
+                entries.insert(pos, (h, Arc::from(key), value));
             }
             Context::Large(m) => m.insert(key, value),
         }
@@ -158,8 +173,9 @@ impl Context {
     pub fn remove(&mut self, key: &str) -> Option<Encoded> {
         match self {
             Context::Small(v) => {
-                let pos = v.iter().position(|(k, _)| k.as_ref() == key)?;
-                Some(Arc::make_mut(v).remove(pos).1)
+                let h = key_hash(key);
+                let pos = v.iter().position(|(kh, k, _)| *kh == h && k.as_ref() == key)?;
+                Some(Arc::make_mut(v).remove(pos).2)
             }
             Context::Large(m) => m.remove(key),
         }
@@ -179,7 +195,7 @@ impl Context {
     /// Keys in JavaScript order.
     pub fn keys(&self) -> Box<dyn Iterator<Item = &Arc<str>> + '_> {
         match self {
-            Context::Small(v) => Box::new(v.iter().map(|(k, _)| k)),
+            Context::Small(v) => Box::new(v.iter().map(|(_, k, _)| k)),
             Context::Large(m) => Box::new(m.keys()),
         }
     }
@@ -187,7 +203,7 @@ impl Context {
     /// Entries in JavaScript order.
     pub fn iter(&self) -> Box<dyn Iterator<Item = (&Arc<str>, &Encoded)> + '_> {
         match self {
-            Context::Small(v) => Box::new(v.iter().map(|(k, e)| (k, e))),
+            Context::Small(v) => Box::new(v.iter().map(|(_, k, e)| (k, e))),
             Context::Large(m) => Box::new(m.iter()),
         }
     }

@@ -89,3 +89,31 @@ impl Drop for JsCache {
         // Elsewhere the references cannot be touched; Node frees them with the environment.
     }
 }
+
+/// The cache slot of a driver: only ever touched on the JS thread that owns the driver
+/// (napi calls and dispatcher jobs), so a plain cell suffices; the thread is checked.
+#[derive(Default)]
+pub struct JsThreadCell(std::cell::UnsafeCell<Option<JsCache>>);
+
+// Access is confined to the owning JS thread (asserted in `with`).
+unsafe impl Sync for JsThreadCell {}
+unsafe impl Send for JsThreadCell {}
+
+impl JsThreadCell {
+    pub fn with<R>(&self, env: sys::napi_env, f: impl FnOnce(&mut JsCache) -> R) -> R {
+        // Safety: only the JS thread reaches here and calls do not nest (f never re-enters).
+        let slot = unsafe { &mut *self.0.get() };
+        let cache = slot.get_or_insert_with(|| JsCache::new(env));
+        assert_eq!(cache.thread, std::thread::current().id(), "JS value cache used off its thread");
+        f(cache)
+    }
+
+    pub fn clear(&self, _env: sys::napi_env) {
+        let slot = unsafe { &mut *self.0.get() };
+        if let Some(mut c) = slot.take() {
+            if c.thread == std::thread::current().id() {
+                c.clear();
+            }
+        }
+    }
+}

@@ -116,11 +116,7 @@ unsafe extern "C" fn get_cb(env: sys::napi_env, info: sys::napi_callback_info) -
         engine.read(|s| s.store.get(ctx, key).cloned())
     };
     let result = match found {
-        Some(v) => {
-            let mut slot = inner.cache.lock().unwrap();
-            let cache = slot.get_or_insert_with(|| super::cache::JsCache::new(env));
-            cache.value(env, &v)
-        }
+        Some(v) => inner.cache.with(env, |cache| cache.value(env, &v)),
         None => convert::undefined(env),
     };
     match result {

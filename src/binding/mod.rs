@@ -87,14 +87,12 @@ pub(crate) struct Inner {
     /// Resolvers of queued writes, oldest first; only touched on the JS thread.
     pending: Arc<Mutex<VecDeque<Deferred>>>,
     /// JS values handed out by `get`/`values`, reused while unchanged. JS thread only.
-    pub(crate) cache: Mutex<Option<cache::JsCache>>,
+    pub(crate) cache: cache::JsThreadCell,
 }
 
 impl Inner {
     fn cached_value(&self, env: &Env, value: &Encoded) -> Result<sys::napi_value> {
-        let mut slot = self.cache.lock().unwrap();
-        let cache = slot.get_or_insert_with(|| cache::JsCache::new(env.raw()));
-        cache.value(env.raw(), value).map_err(|f| fail(env, f))
+        self.cache.with(env.raw(), |cache| cache.value(env.raw(), value)).map_err(|f| fail(env, f))
     }
 
     fn engine(&self, env: &Env) -> Result<Arc<Engine>> {
@@ -371,7 +369,7 @@ impl NativeWal {
                 phase: Mutex::new(Phase::Closed),
                 engine: RwLock::new(None),
                 pending: Arc::new(Mutex::new(VecDeque::new())),
-                cache: Mutex::new(None),
+                cache: cache::JsThreadCell::default(),
             }),
         })
     }
@@ -458,9 +456,7 @@ impl NativeWal {
                 // Freeing a large store takes a while: never on the JS thread.
                 let engine = inner.engine.write().unwrap().take();
                 runtime().spawn_blocking(move || drop(engine));
-                if let Some(mut c) = inner.cache.lock().unwrap().take() {
-                    c.clear();
-                }
+                inner.cache.clear(env);
                 LOCKS.lock().unwrap().retain_mut(|(dir, lock)| {
                     if *dir == inner.dir {
                         if let Some(l) = lock {
