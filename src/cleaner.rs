@@ -71,3 +71,64 @@ fn build_head(wal_dir: &Path, snapshot_id: CommitId, head: &HeadSnapshot<'_>) ->
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commit::{serialize_commit, Op};
+    use crate::encoded::Encoded;
+    use crate::value::Value;
+
+    fn line(ts: f64, key: &str, n: f64) -> Vec<u8> {
+        let mut out = Vec::new();
+        let op = Op::Upd { key: "ctx".into(), values: vec![(key.into(), Encoded::from_value(&Value::Number(n)))] };
+        serialize_commit(&mut out, ts, &[op]);
+        out.push(b'\n');
+        out
+    }
+
+    #[test]
+    fn removes_covered_segments_and_folds_them_into_the_head_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = dir.path().join("wal");
+        fs::create_dir_all(&wal).unwrap();
+        fs::write(wal.join(segment_filename(1)), [line(1.0, "a", 1.0), line(2.0, "b", 2.0)].concat()).unwrap();
+        fs::write(wal.join(segment_filename(2)), line(3.0, "a", 3.0)).unwrap();
+        fs::write(wal.join(segment_filename(3)), line(4.0, "c", 4.0)).unwrap();
+
+        // Snapshot at 3:0 covers segments 1 and 2 entirely; 3 stays.
+        let removed = clean(&wal, CommitId { segment: 3, offset: 0 }, Some(HeadSnapshot { dir: dir.path(), compress: false })).unwrap();
+        assert_eq!(removed, 2);
+        assert!(!wal.join(segment_filename(1)).exists());
+        assert!(!wal.join(segment_filename(2)).exists());
+        assert!(wal.join(segment_filename(3)).exists());
+        let head = snapshot::load(dir.path(), "head").unwrap().unwrap();
+        assert_eq!(head.commit_id, CommitId { segment: 2, offset: 0 });
+        assert_eq!(head.ts, 3.0);
+        assert_eq!(head.data.get("ctx", "a").unwrap().decode(), Value::Number(3.0));
+        assert_eq!(head.data.get("ctx", "b").unwrap().decode(), Value::Number(2.0));
+        assert!(head.data.get("ctx", "c").is_none());
+
+        // A later clean builds on the previous head.
+        fs::write(wal.join(segment_filename(4)), line(5.0, "d", 5.0)).unwrap();
+        clean(&wal, CommitId { segment: 4, offset: 0 }, Some(HeadSnapshot { dir: dir.path(), compress: true })).unwrap();
+        let head = snapshot::load(dir.path(), "head").unwrap().unwrap();
+        assert_eq!(head.commit_id, CommitId { segment: 3, offset: 0 });
+        assert_eq!(head.data.key_count(), 3);
+        assert!(dir.path().join("head.json.gz").exists() && !dir.path().join("head.json").exists());
+    }
+
+    #[test]
+    fn without_head_snapshot_segments_are_just_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = dir.path().join("wal");
+        fs::create_dir_all(&wal).unwrap();
+        fs::write(wal.join(segment_filename(1)), line(1.0, "a", 1.0)).unwrap();
+        fs::write(wal.join(compressed_segment_filename(1)), b"").unwrap();
+        fs::write(wal.join(segment_filename(2)), line(2.0, "a", 2.0)).unwrap();
+        assert_eq!(clean(&wal, CommitId { segment: 2, offset: 0 }, None).unwrap(), 1);
+        assert!(!wal.join(compressed_segment_filename(1)).exists());
+        assert!(snapshot::load(dir.path(), "head").unwrap().is_none());
+        assert_eq!(clean(&wal, CommitId { segment: 2, offset: 0 }, None).unwrap(), 0);
+    }
+}
