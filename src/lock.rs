@@ -7,6 +7,7 @@ use std::fs::{self, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 pub const LOCK_FILE: &str = "matter.lock";
 pub const PID_FILE: &str = "matter.pid";
@@ -95,7 +96,8 @@ pub fn holder(dir: &Path) -> Option<LockHolder> {
         return None;
     }
     let owner = read_owner(&dir.join(PID_FILE));
-    let stale = stale_reason(owner.as_ref());
+    let lock_mtime = fs::metadata(dir.join(LOCK_FILE)).and_then(|m| m.modified()).ok();
+    let stale = stale_reason(owner.as_ref(), lock_mtime);
     let (pid, token) = match owner {
         Some((pid, token)) => (Some(pid), token),
         None => (None, None),
@@ -111,7 +113,8 @@ fn take(dir: &Path) -> Result<(), LockError> {
             return Err(LockError::Io(e));
         }
         let owner = read_owner(&pid_path);
-        match stale_reason(owner.as_ref()) {
+        let lock_mtime = fs::metadata(&lock_path).and_then(|m| m.modified()).ok();
+        match stale_reason(owner.as_ref(), lock_mtime) {
             Some(reason) => {
                 tracing::info!("Cleaning stale storage lock for {} - {reason}", dir.display());
                 remove_if_exists(&pid_path).map_err(LockError::Io)?;
@@ -150,12 +153,41 @@ fn read_owner(pid_path: &Path) -> Option<(u32, Option<String>)> {
     Some((pid, parts.next().map(str::to_string)))
 }
 
-fn stale_reason(owner: Option<&(u32, Option<String>)>) -> Option<String> {
+/// When this process started (Linux: from /proc; elsewhere unknown).
+fn process_start() -> Option<std::time::SystemTime> {
+    static START: OnceLock<Option<std::time::SystemTime>> = OnceLock::new();
+    *START.get_or_init(|| {
+        let stat = fs::read_to_string("/proc/self/stat").ok()?;
+        // Field 22 (starttime, clock ticks after boot) counts from after the ")" of comm.
+        let after_comm = &stat[stat.rfind(')')? + 2..];
+        let ticks: u64 = after_comm.split_whitespace().nth(19)?.parse().ok()?;
+        let btime: u64 = fs::read_to_string("/proc/stat")
+            .ok()?
+            .lines()
+            .find_map(|l| l.strip_prefix("btime ").and_then(|v| v.trim().parse().ok()))?;
+        // USER_HZ is 100 on every Linux ABI Node runs on.
+        let secs = btime as f64 + ticks as f64 / 100.0;
+        // One tick of slack: the lock file's mtime and the start time have different clocks' rounding.
+        Some(std::time::UNIX_EPOCH + Duration::from_secs_f64((secs - 0.01).max(0.0)))
+    })
+}
+
+fn stale_reason(owner: Option<&(u32, Option<String>)>, lock_mtime: Option<std::time::SystemTime>) -> Option<String> {
     let Some((pid, token)) = owner else {
         return Some("no PID file (owner crashed before writing it)".into());
     };
     if *pid == std::process::id() {
-        return (token.as_deref() != Some(process_token())).then(|| format!("PID {pid} reused (token mismatch)"));
+        if token.as_deref() == Some(process_token()) {
+            return None;
+        }
+        // Another lock implementation in this very process (matter.js's own, with its own
+        // token) took it after we started: that lock is live. Only a lock older than this
+        // process can be a leftover of an earlier process that had our pid.
+        let created_before_us = match (lock_mtime, process_start()) {
+            (Some(m), Some(start)) => m < start,
+            _ => true,
+        };
+        return created_before_us.then(|| format!("PID {pid} reused (token mismatch)"));
     }
     if !process_alive(*pid) {
         return Some(format!("owner process {pid} no longer exists"));
@@ -210,6 +242,22 @@ mod tests {
         fs::write(dir.path().join(LOCK_FILE), b"").unwrap();
         // pid_max on Linux is at most 2^22, so this pid cannot be alive.
         fs::write(dir.path().join(PID_FILE), b"4194305 deadbeef").unwrap();
+        let _lock = DirLock::acquire(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn our_pid_with_a_foreign_token_is_live_when_taken_after_we_started() {
+        // As when matter.js's own lock holds the directory in this same process.
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(LOCK_FILE), b"").unwrap();
+        fs::write(dir.path().join(PID_FILE), format!("{} othertoken", std::process::id())).unwrap();
+        match DirLock::acquire(dir.path()) {
+            Err(LockError::Locked(m)) => assert_eq!(m, "Storage is already locked by this process"),
+            other => panic!("expected lock error, got {other:?}"),
+        }
+        // A lock file from before this process started is a leftover of a reused pid.
+        let old = std::time::SystemTime::now() - Duration::from_secs(365 * 24 * 3600);
+        fs::File::options().write(true).open(dir.path().join(LOCK_FILE)).unwrap().set_modified(old).unwrap();
         let _lock = DirLock::acquire(dir.path()).unwrap();
     }
 
