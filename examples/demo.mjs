@@ -33,9 +33,12 @@ console.log("storage directory:", dir);
 console.log("contexts:", await driver.contexts([]), "→", await driver.contexts(["node0"]));
 console.log("node0.endpoint1.onOff:", await driver.values(["node0", "endpoint1", "onOff"]));
 console.log("nodeLabel:", await driver.get(["node0"], "nodeLabel"));
-const past = await driver.snapshotAtTime(before - 1).catch(e => e.message);
-console.log("state before this run:", typeof past === "string" ? past : past.data);
-console.log("latest commit id:", atCommit);
+// Time travel: rename the node, then look at the state as of just before the rename.
+const beforeRename = (await driver.snapshotAtTime()).commitId;
+await driver.set(["node0"], "nodeLabel", "Living room light");
+const past = await driver.snapshotAtCommit(beforeRename);
+console.log("nodeLabel now:", await driver.get(["node0"], "nodeLabel"), "| as of commit", beforeRename, ":", past.get(["node0"], "nodeLabel"));
+console.log("last commit of the first session:", atCommit, "(written since", new Date(before).toISOString() + ")");
 await driver.close();
 
 const list = d =>
