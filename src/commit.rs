@@ -3,13 +3,7 @@
 
 use std::fmt;
 
-use std::borrow::Cow;
-
-use serde::de::{Deserializer, MapAccess, Visitor};
-use serde::Deserialize;
-use serde_json::value::RawValue;
-
-use crate::encoded::Encoded;
+use crate::encoded::{Cursor, Encoded, Scanned};
 use crate::json_read::parse_value;
 use crate::json_write::{write_js_string, write_number};
 use crate::value::Value;
@@ -147,93 +141,76 @@ pub fn deserialize_commit(line: &[u8]) -> Result<Commit, CommitError> {
     }
 }
 
-#[derive(Deserialize)]
-struct RawLine<'a> {
-    ts: f64,
-    #[serde(borrow)]
-    ops: Vec<RawOp<'a>>,
-}
-
-#[derive(Deserialize)]
-struct RawOp<'a> {
-    #[serde(borrow)]
-    op: Cow<'a, str>,
-    #[serde(borrow)]
-    key: Cow<'a, str>,
-    /// `null` stays `Some("null")` here (matter.js rejects it), only absence is `None`.
-    #[serde(borrow, default, deserialize_with = "present")]
-    values: Option<&'a RawValue>,
-}
-
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
-    <&RawValue>::deserialize(d).map(Some)
-}
-
-/// Strings the reviver would turn into something else (so they are not plain strings).
-fn revivable(s: &str) -> bool {
-    s.starts_with(r#"{"__object__":""#) && s.ends_with('}')
-}
-
-/// An object's members in document order, values left as raw JSON.
-pub(crate) struct RawEntries<'a>(pub Vec<(Cow<'a, str>, &'a RawValue)>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for RawEntries<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = RawEntries<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
-                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(8));
-                while let Some((k, v)) = map.next_entry::<Cow<'a, str>, &'a RawValue>()? {
-                    out.push((k, v));
-                }
-                Ok(RawEntries(out))
-            }
-        }
-        d.deserialize_map(V(std::marker::PhantomData))
-    }
-}
-
-/// The fast path: `None` sends the line to the full decoder.
+/// The fast path: one pass over the line, values copied after a validating scan. `None`
+/// (anything unusual: escapes in names, non-canonical values, duplicate members, …) sends
+/// the line to the full decoder.
 fn fast_commit(line: &[u8]) -> Option<Commit> {
-    let raw: RawLine = serde_json::from_slice(line).ok()?;
-    let mut ops = Vec::with_capacity(raw.ops.len());
-    for op in raw.ops {
-        if revivable(&op.key) {
-            return None;
-        }
-        match op.op.as_ref() {
-            "upd" => {
-                let entries: RawEntries = serde_json::from_str(op.values?.get()).ok()?;
-                let mut values = Vec::with_capacity(entries.0.len());
-                for (k, v) in entries.0 {
-                    // A value reviving to undefined is dropped, as JSON.parse's reviver does.
-                    if let Some(e) = Encoded::from_disk_str(v.get()).ok()? {
-                        values.push((k.into_owned(), e));
-                    }
-                }
-                ops.push(Op::Upd { key: op.key.into_owned(), values });
+    let mut c = Cursor::new(line);
+    let (mut ts, mut ops) = (None, None);
+    c.object(|c, name| {
+        match name {
+            "ts" if ts.is_none() => ts = Some(c.number()?),
+            "ops" if ops.is_none() => {
+                let mut list = Vec::new();
+                c.array(|c| {
+                    list.push(fast_op(c)?);
+                    Some(())
+                })?;
+                ops = Some(list);
             }
-            "del" => {
-                let values = match op.values {
-                    None => None,
-                    Some(v) => {
-                        let keys = serde_json::from_str::<Vec<String>>(v.get()).ok()?;
-                        if keys.iter().any(|k| revivable(k)) {
+            "ts" | "ops" => return None,
+            _ => c.skip()?,
+        }
+        Some(())
+    })?;
+    if !c.at_end() {
+        return None;
+    }
+    Some(Commit { ts: ts?, ops: ops? })
+}
+
+fn fast_op(c: &mut Cursor<'_>) -> Option<Op> {
+    let (mut kind, mut key, mut upd, mut del) = (None, None, None, None);
+    let mut seen_values = false;
+    c.object(|c, name| {
+        match name {
+            "op" if kind.is_none() => kind = Some(c.plain_str()?),
+            "key" if key.is_none() => key = Some(c.plain_str()?),
+            "values" if !seen_values => {
+                seen_values = true;
+                if c.eat_peek(b'{') {
+                    let mut values: Vec<(String, Encoded)> = Vec::new();
+                    c.object(|c, k| {
+                        if values.iter().any(|(existing, _)| existing == k) {
                             return None;
                         }
-                        Some(keys)
-                    }
-                };
-                ops.push(Op::Del { key: op.key.into_owned(), values });
+                        match c.value()? {
+                            Scanned::Canonical(e) => values.push((k.to_string(), e)),
+                            Scanned::Raw(_) => return None,
+                        }
+                        Some(())
+                    })?;
+                    upd = Some(values);
+                } else {
+                    let mut keys = Vec::new();
+                    c.array(|c| {
+                        keys.push(c.plain_str()?.to_string());
+                        Some(())
+                    })?;
+                    del = Some(keys);
+                }
             }
-            _ => return None,
+            "op" | "key" | "values" => return None,
+            _ => c.skip()?,
         }
+        Some(())
+    })?;
+    let key = key?.to_string();
+    match (kind?, upd, del) {
+        ("upd", Some(values), None) => Some(Op::Upd { key, values }),
+        ("del", None, keys) => Some(Op::Del { key, values: keys }),
+        _ => None,
     }
-    Some(Commit { ts: raw.ts, ops })
 }
 
 fn convert_ops(items: Vec<Value>) -> Result<Vec<Op>, CommitError> {

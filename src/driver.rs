@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::cleaner::{self, HeadSnapshot};
 use crate::commit::{serialize_commit, CommitId, Op};
 use crate::compress::compress_rotated;
-use crate::reader::{check_contiguous, list_segments, read_commits};
+use crate::reader::{check_contiguous, list_segments, read_commits, ReadCommit};
 use crate::snapshot::{self, Snapshot};
 use crate::store::StoreData;
 use crate::writer::{ensure_after, SegmentWriter};
@@ -361,6 +361,20 @@ fn load_state(dir: &Path, wal_dir: &Path) -> Result<(State, Option<CommitId>), E
     let mut state = State::default();
     let mut base = None;
     let mut last_snapshot = None;
+    // Read and parse the log after the snapshot's commit on another core while the snapshot
+    // itself is decompressed and decoded; used only if that commit is indeed the base.
+    let peeked = snapshot::peek_commit_id(dir, "snapshot");
+    let prefetch = peeked.map(|id| {
+        let wal_dir = wal_dir.to_path_buf();
+        std::thread::spawn(move || {
+            let mut commits = Vec::new();
+            read_commits(&wal_dir, Some(id), |c| {
+                commits.push(c);
+                true
+            })
+            .map(|_| commits)
+        })
+    });
     match snapshot::load(dir, "snapshot") {
         Ok(Some(s)) => {
             check_contiguous(wal_dir, &segments, s.commit_id.segment).map_err(|m| storage(format!("Cannot load WAL: {m}")))?;
@@ -401,23 +415,40 @@ fn load_state(dir: &Path, wal_dir: &Path) -> Result<(State, Option<CommitId>), E
         }
     }
     let mut replayed = 0usize;
-    read_commits(wal_dir, base, |c| {
+    let mut apply = |c: ReadCommit| {
         state.store.apply(&c.commit.ops);
         state.last_commit = Some(c.id);
         if c.commit.ts != 0.0 {
             state.last_ts = c.commit.ts;
         }
         replayed += 1;
-        true
-    })
-    .map_err(|e| storage(format!("Cannot read WAL: {e}")))?;
+    };
+    let prefetched = match prefetch {
+        Some(handle) => {
+            let result = handle.join().map_err(|_| storage("WAL reader thread panicked".into()))?;
+            if base.is_some() && base == peeked {
+                Some(result.map_err(|e| storage(format!("Cannot read WAL: {e}")))?)
+            } else {
+                None
+            }
+        }
+        None => None,
+    };
+    match prefetched {
+        Some(commits) => commits.into_iter().for_each(&mut apply),
+        None => read_commits(wal_dir, base, |c| {
+            apply(c);
+            true
+        })
+        .map_err(|e| storage(format!("Cannot read WAL: {e}")))?,
+    }
     if replayed > 0 {
         tracing::debug!("Replayed {replayed} WAL commits");
     } else if let Some(b) = base {
         state.last_commit = Some(b);
         let moved = ensure_after(wal_dir, b).map_err(|e| storage(format!("Cannot prepare WAL in {}: {e}", wal_dir.display())))?;
         if moved {
-            tracing::warn!("The WAL ends before commit {b} of the loaded state; new commits go to segment {}", b.segment + 1);
+            tracing::warn!("The WAL ends before commit {b} of the loaded state; new commits go to segment {}", b.segment.saturating_add(1));
         }
     }
     Ok((state, last_snapshot))

@@ -500,3 +500,178 @@ mod tests {
         assert!(!Encoded::from_value(&Value::Null).is_undefined());
     }
 }
+
+/// A single-pass reader over a JSON document for the fast paths of the commit-line and
+/// snapshot parsers: structure is walked here, values are validated and compacted by the
+/// same scanner `from_disk` uses, each byte looked at once. Any surprise returns `None` and
+/// the caller falls back to the full decoder.
+pub struct Cursor<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+/// One value read by [`Cursor::value`].
+pub enum Scanned<'a> {
+    /// Canonical: these are its bytes.
+    Canonical(Encoded),
+    /// Valid JSON that needs the full decoder; the raw text.
+    Raw(&'a [u8]),
+}
+
+impl<'a> Cursor<'a> {
+    pub fn new(s: &'a [u8]) -> Self {
+        let mut c = Cursor { s, i: 0 };
+        c.ws();
+        c
+    }
+
+    pub fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    /// Consumes `b` (after whitespace) if it is next.
+    pub fn eat(&mut self, b: u8) -> bool {
+        self.ws();
+        if self.s.get(self.i) == Some(&b) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Whether `b` is next (after whitespace), without consuming it.
+    pub fn eat_peek(&mut self, b: u8) -> bool {
+        self.ws();
+        self.s.get(self.i) == Some(&b)
+    }
+
+    pub fn at_end(&mut self) -> bool {
+        self.ws();
+        self.i == self.s.len()
+    }
+
+    /// A string without escapes that the reviver would leave alone; `None` otherwise.
+    pub fn plain_str(&mut self) -> Option<&'a str> {
+        self.ws();
+        if self.s.get(self.i) != Some(&b'"') {
+            return None;
+        }
+        let start = self.i + 1;
+        let len = self.s[start..].iter().position(|b| *b == b'"' || *b == b'\\' || *b < 0x20)?;
+        if self.s[start + len] != b'"' {
+            return None;
+        }
+        let text = std::str::from_utf8(&self.s[start..start + len]).ok()?;
+        if text.starts_with("{\"__object__\":\"") {
+            return None;
+        }
+        self.i = start + len + 1;
+        Some(text)
+    }
+
+    /// A JSON number (grammar checked by the scanner).
+    pub fn number(&mut self) -> Option<f64> {
+        self.ws();
+        if !matches!(self.s.get(self.i), Some(b'-' | b'0'..=b'9')) {
+            return None;
+        }
+        let start = self.i;
+        self.skip()?;
+        std::str::from_utf8(&self.s[start..self.i]).ok()?.parse().ok()
+    }
+
+    /// One value: validated, compacted, classified.
+    pub fn value(&mut self) -> Option<Scanned<'a>> {
+        self.ws();
+        let start = self.i;
+        SCRATCH.with_borrow_mut(|out| {
+            out.clear();
+            let mut sc = Scanner { s: self.s, i: self.i, out, canonical: true, utf8_known: false };
+            sc.value(0).ok()?;
+            self.i = sc.i;
+            Some(if sc.canonical { Scanned::Canonical(Encoded(Arc::from(&out[..]))) } else { Scanned::Raw(&self.s[start..self.i]) })
+        })
+    }
+
+    /// Skips one value without validating it (brackets and strings only): for splitting a
+    /// document whose parts are then validated separately. Returns the value's text.
+    pub fn skip_unchecked(&mut self) -> Option<&'a [u8]> {
+        self.ws();
+        let start = self.i;
+        let mut depth = 0usize;
+        loop {
+            let b = *self.s.get(self.i)?;
+            self.i += 1;
+            match b {
+                b'"' => loop {
+                    match *self.s.get(self.i)? {
+                        b'\\' => self.i += 2,
+                        b'"' => {
+                            self.i += 1;
+                            break;
+                        }
+                        _ => self.i += 1,
+                    }
+                },
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' => depth = depth.checked_sub(1)?,
+                b',' | b' ' | b'\t' | b'\n' | b'\r' | b':' if depth == 0 => {
+                    self.i -= 1;
+                    break;
+                }
+                _ => {}
+            }
+            if depth == 0 && matches!(b, b'}' | b']' | b'"') {
+                break;
+            }
+        }
+        Some(&self.s[start..self.i])
+    }
+
+    /// Skips one value (validating it).
+    pub fn skip(&mut self) -> Option<()> {
+        self.value().map(|_| ())
+    }
+
+    /// Walks an object's members: `each(cursor, key)` must consume the member's value.
+    /// Keys must be plain strings.
+    pub fn object(&mut self, mut each: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        if !self.eat(b'{') {
+            return None;
+        }
+        if self.eat(b'}') {
+            return Some(());
+        }
+        loop {
+            let key = self.plain_str()?;
+            if !self.eat(b':') {
+                return None;
+            }
+            each(self, key)?;
+            if self.eat(b',') {
+                continue;
+            }
+            return self.eat(b'}').then_some(());
+        }
+    }
+
+    /// Walks an array's elements: `each(cursor)` must consume one element.
+    pub fn array(&mut self, mut each: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        if !self.eat(b'[') {
+            return None;
+        }
+        if self.eat(b']') {
+            return Some(());
+        }
+        loop {
+            each(self)?;
+            if self.eat(b',') {
+                continue;
+            }
+            return self.eat(b']').then_some(());
+        }
+    }
+}

@@ -92,7 +92,7 @@ pub fn check_contiguous(wal_dir: &Path, segments: &[u32], first: u32) -> Result<
                 wal_dir.join(segment_filename(expected)).display()
             ));
         }
-        expected = seg + 1;
+        expected = seg.saturating_add(1);
     }
     Ok(())
 }

@@ -11,8 +11,7 @@ use flate2::Compression;
 
 use crate::commit::CommitId;
 use crate::json_read::parse_value;
-use crate::commit::RawEntries;
-use crate::encoded::{write_pretty, Encoded};
+use crate::encoded::{write_pretty, Cursor, Encoded, Scanned};
 use crate::json_write::{write_js_string, write_number};
 use crate::store::{Context, StoreData};
 use crate::value::Value;
@@ -104,45 +103,71 @@ pub fn decode(text: &[u8]) -> Result<Snapshot, String> {
     Ok(Snapshot { commit_id, ts, data })
 }
 
-#[derive(serde::Deserialize)]
-struct RawSnapshot<'a> {
-    #[serde(rename = "commitId")]
-    commit_id: RawCommitId,
-    #[serde(default)]
-    ts: Option<f64>,
-    #[serde(borrow)]
-    data: RawEntries<'a>,
-}
-
-#[derive(serde::Deserialize)]
-struct RawCommitId {
-    segment: u32,
-    offset: u32,
-}
-
-/// Fast path for snapshots as matter.js (or we) write them: values are copied after a
-/// validating scan instead of being decoded. `None` falls back to the full decoder.
+/// Fast path for snapshots as matter.js (or we) write them: one pass splits the contexts,
+/// then all cores validate and copy their values (no decoding). `None` falls back to the
+/// full decoder.
 fn fast_decode(text: &[u8]) -> Option<Snapshot> {
-    let raw: RawSnapshot = serde_json::from_slice(text).ok()?;
-    // Contexts are independent: decode them on all cores, then insert in document order.
-    let contexts = raw.data.0;
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
-    let decode_chunk = |chunk: &[(std::borrow::Cow<'_, str>, &serde_json::value::RawValue)]| -> Option<Vec<Context>> {
+    let mut c = Cursor::new(text);
+    let (mut segment, mut offset, mut ts) = (None, None, None);
+    let mut contexts: Vec<(&str, &[u8])> = Vec::new();
+    let mut seen_data = false;
+    c.object(|c, name| {
+        match name {
+            "commitId" if segment.is_none() => {
+                c.object(|c, field| {
+                    let n = c.number()?;
+                    let valid = n >= 0.0 && n.fract() == 0.0 && n <= u32::MAX as f64;
+                    match field {
+                        "segment" if valid => segment = Some(n as u32),
+                        "offset" if valid => offset = Some(n as u32),
+                        "segment" | "offset" => return None,
+                        _ => {}
+                    }
+                    Some(())
+                })?;
+            }
+            "ts" if ts.is_none() => ts = Some(c.number()?),
+            "data" if !seen_data => {
+                seen_data = true;
+                c.object(|c, ctx| {
+                    if !c.eat_peek(b'{') {
+                        return None;
+                    }
+                    contexts.push((ctx, c.skip_unchecked()?));
+                    Some(())
+                })?;
+            }
+            "commitId" | "ts" | "data" => return None,
+            _ => c.skip()?,
+        }
+        Some(())
+    })?;
+    if !c.at_end() || !seen_data {
+        return None;
+    }
+    let decode_chunk = |chunk: &[(&str, &[u8])]| -> Option<Vec<Context>> {
         chunk
             .iter()
-            .map(|(_, ctx_raw)| {
-                let entries: RawEntries = serde_json::from_str(ctx_raw.get()).ok()?;
+            .map(|(_, body)| {
                 let mut ctx = Context::default();
-                for (key, value) in entries.0 {
-                    // Values reviving to undefined are dropped, as JSON.parse's reviver does.
-                    if let Some(e) = Encoded::from_disk_str(value.get()).ok()? {
-                        ctx.insert(&key, e);
+                let mut c = Cursor::new(body);
+                c.object(|c, key| {
+                    match c.value()? {
+                        Scanned::Canonical(e) => ctx.insert(key, e),
+                        // Values reviving to undefined are dropped, as JSON.parse's reviver does.
+                        Scanned::Raw(raw) => {
+                            if let Some(e) = Encoded::from_disk(raw).ok()? {
+                                ctx.insert(key, e);
+                            }
+                        }
                     }
-                }
-                Some(ctx)
+                    Some(())
+                })?;
+                c.at_end().then_some(ctx)
             })
             .collect()
     };
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
     let decoded: Vec<Context> = if threads < 2 || text.len() < 1 << 20 {
         decode_chunk(&contexts)?
     } else {
@@ -161,7 +186,7 @@ fn fast_decode(text: &[u8]) -> Option<Snapshot> {
     for ((ctx_key, _), ctx) in contexts.iter().zip(decoded) {
         data.put_context(ctx_key, ctx);
     }
-    Some(Snapshot { commit_id: CommitId { segment: raw.commit_id.segment, offset: raw.commit_id.offset }, ts: raw.ts.unwrap_or(0.0), data })
+    Some(Snapshot { commit_id: CommitId { segment: segment?, offset: offset? }, ts: ts.unwrap_or(0.0), data })
 }
 
 fn paths(dir: &Path, basename: &str) -> (PathBuf, PathBuf) {
@@ -219,6 +244,53 @@ impl std::fmt::Display for LoadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.path.display(), self.message)
     }
+}
+
+/// The commit id of `basename.json[.gz]` from the first few KB of the file (matter.js and we
+/// write it first), so the log can be read while the rest of the snapshot is still being
+/// decompressed. `None` when there is no snapshot or the id is not where expected; `load`
+/// stays authoritative.
+pub fn peek_commit_id(dir: &Path, basename: &str) -> Option<CommitId> {
+    let (plain, gz) = paths(dir, basename);
+    let use_gz = match (fs::metadata(&gz).ok(), fs::metadata(&plain).ok()) {
+        (None, None) => return None,
+        (Some(g), Some(p)) => match (g.modified(), p.modified()) {
+            (Ok(gm), Ok(pm)) => gm >= pm,
+            _ => true,
+        },
+        (g, _) => g.is_some(),
+    };
+    let mut head = vec![0u8; 4096];
+    let n = if use_gz {
+        let mut d = MultiGzDecoder::new(File::open(&gz).ok()?);
+        let mut n = 0;
+        while n < head.len() {
+            match d.read(&mut head[n..]).ok()? {
+                0 => break,
+                k => n += k,
+            }
+        }
+        n
+    } else {
+        File::open(&plain).ok()?.read(&mut head).ok()?
+    };
+    let head = &head[..n];
+    let at = head.windows(10).position(|w| w == b"\"commitId\"")? + 10;
+    let mut c = Cursor::new(&head[at..]);
+    if !c.eat(b':') {
+        return None;
+    }
+    let (mut segment, mut offset) = (None, None);
+    c.object(|c, field| {
+        let n = c.number()?;
+        match field {
+            "segment" => segment = Some(n as u32),
+            "offset" => offset = Some(n as u32),
+            _ => {}
+        }
+        Some(())
+    })?;
+    Some(CommitId { segment: segment?, offset: offset? })
 }
 
 /// Loads `basename.json[.gz]`; when both exist the newer one (by mtime, gz on a tie) wins.
@@ -343,5 +415,22 @@ mod tests {
             let e = load(dir.path(), "snapshot").err().unwrap().to_string();
             assert!(e.contains("snapshot.json") && e.contains(why), "{e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod peek_tests {
+    use super::*;
+
+    #[test]
+    fn peeks_the_commit_id_of_either_format() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(peek_commit_id(dir.path(), "snapshot"), None);
+        for compress in [true, false] {
+            save(dir.path(), "snapshot", compress, CommitId { segment: 7, offset: 65534 }, 1.0, &StoreData::default()).unwrap();
+            assert_eq!(peek_commit_id(dir.path(), "snapshot"), Some(CommitId { segment: 7, offset: 65534 }));
+        }
+        fs::write(dir.path().join("snapshot.json"), b"{\"data\":{}}").unwrap();
+        assert_eq!(peek_commit_id(dir.path(), "snapshot"), None);
     }
 }

@@ -7,7 +7,7 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::commit::{deserialize_commit, segment_filename, CommitId, MAX_SEGMENT_LINES};
-use crate::reader::{scan_segments, segment_lines};
+use crate::reader::scan_segments;
 use crate::snapshot::sync_dir;
 
 pub struct SegmentWriter {
@@ -65,7 +65,7 @@ impl SegmentWriter {
                     }
                     f.sync_all().map_err(named)?;
                 }
-                let lines = segment_lines(&bytes).last().map(|(o, _)| o + 1).unwrap_or(0);
+                let lines = line_count(&bytes);
                 if (bytes.len() as u64) < max_segment_size && lines < MAX_SEGMENT_LINES {
                     w.segment = last;
                     w.offset = lines;
@@ -251,7 +251,7 @@ pub fn ensure_after(wal_dir: &Path, base: CommitId) -> io::Result<bool> {
                     bytes.truncate(cut);
                 }
             }
-            segment_lines(&bytes).last().map(|(o, _)| o + 1).unwrap_or(0) > base.offset
+            line_count(&bytes) > base.offset
         }
         _ => false,
     };
@@ -280,6 +280,12 @@ fn unlinked(_f: &File) -> bool {
     false
 }
 
+/// The offset the next line appended to `bytes` (whole lines) gets: every line counts, blank
+/// ones too, exactly as the reader numbers them.
+fn line_count(bytes: &[u8]) -> u32 {
+    bytes.iter().filter(|b| **b == b'\n').count() as u32
+}
+
 /// Where a segment should end if its last line is torn: the byte after its last newline.
 fn torn_tail(bytes: &[u8]) -> Option<usize> {
     if bytes.is_empty() || bytes.ends_with(b"\n") {
@@ -291,6 +297,7 @@ fn torn_tail(bytes: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reader::segment_lines;
 
     fn line(n: usize) -> Vec<u8> {
         format!("{{\"ts\":{n},\"ops\":[]}}").into_bytes()
@@ -469,5 +476,18 @@ mod tests {
         fs::write(dir.path().join("00000005.jsonl"), "{\"ts\":1,\"ops\":[]}\n".repeat(3)).unwrap();
         assert!(!ensure_after(dir.path(), base).unwrap());
         assert!(!dir.path().join("00000006.jsonl").exists());
+    }
+
+    #[test]
+    fn resumed_offsets_count_blank_lines_like_the_reader() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("00000001.jsonl");
+        fs::write(&path, b"{\"ts\":1,\"ops\":[]}\n\n  \n").unwrap();
+        let mut w = SegmentWriter::open(dir.path(), 1 << 20, false).unwrap();
+        let id = w.append(&[line(2)], &mut no_rotate()).unwrap()[0];
+        let bytes = fs::read(&path).unwrap();
+        let read: Vec<_> = segment_lines(&bytes).map(|(o, _)| o).collect();
+        assert_eq!(read, vec![0, 3]);
+        assert_eq!(id, CommitId { segment: 1, offset: 3 });
     }
 }
