@@ -180,8 +180,10 @@ fn fast_op(c: &mut Cursor<'_>) -> Option<Op> {
                 seen_values = true;
                 if c.eat_peek(b'{') {
                     let mut values: Vec<(String, Encoded)> = Vec::new();
+                    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
                     c.object(|c, k| {
-                        if values.iter().any(|(existing, _)| existing == k) {
+                        // Duplicate members: JSON.parse semantics, left to the full decoder.
+                        if !seen.insert(k) {
                             return None;
                         }
                         match c.value()? {
