@@ -3,6 +3,7 @@
 // storage work (data, log, snapshots, locking of plain paths) is in Rust.
 
 import { createRequire } from "node:module";
+import { basename, dirname } from "node:path";
 
 const require = createRequire(import.meta.url);
 const native = require("./load-native.cjs");
@@ -63,6 +64,33 @@ function promised(call) {
 }
 
 const HOURS_6 = 6 * 60 * 60 * 1000;
+
+let tokenShared;
+
+/**
+ * When matter.js's Node.js filesystem is in use in this process, lock one throwaway
+ * directory with it so the native lock adopts matter.js's process token: the two lock
+ * implementations then see each other's locks as this process's and refuse them, instead
+ * of reclaiming them as left over by a reused pid. Done once, before our first lock.
+ */
+function shareMatterLockToken() {
+    tokenShared ??= (async () => {
+        try {
+            if (!matter?.Environment?.default?.has?.(matter.Filesystem)) return false; // @matter/nodejs not loaded
+            const { NodeJsFilesystem } = await import("@matter/nodejs");
+            const probe = native.lockProbeDir();
+            const release = await new NodeJsFilesystem(dirname(probe)).directory(basename(probe)).lock();
+            try {
+                return native.adoptLockToken(probe);
+            } finally {
+                await release();
+            }
+        } catch {
+            return false;
+        }
+    })();
+    return tokenShared;
+}
 
 function isDatafileRoot(ns) {
     return ns !== null && typeof ns === "object" && typeof ns.lock === "function" && ns.directory !== undefined;
@@ -218,6 +246,7 @@ export class WalStorageDriver {
     }
 
     #native;
+    #nativeLock;
     #fast;
     #root;
     #lock;
@@ -242,6 +271,7 @@ export class WalStorageDriver {
         }
         // A DatafileRoot brings matter.js's own reference-counted lock; plain paths lock natively.
         const nativeLock = options.lock ?? (this.#root === undefined);
+        this.#nativeLock = nativeLock;
         this.#native = new native.NativeWal(dir, nativeOptions(options, nativeLock));
         this.#fast = this.#native.fastReads();
     }
@@ -279,6 +309,8 @@ export class WalStorageDriver {
         }
         if (this.#root) {
             this.#lock = await this.#root.lock();
+        } else if (this.#nativeLock) {
+            await shareMatterLockToken();
         }
         try {
             await this.#native.open();

@@ -146,7 +146,7 @@ describeKindOrSkipIfNativeMissing("native", "reliability: locking", () => {
     // Both drivers in ONE process: matter.js's lock treats a pid file with our pid but another
     // token as "PID reused" and reclaims it, and src/lock.rs does the same with matter.js's
     // token. See the report of issue #5: needs a shared token (src/lock.rs + index.js).
-    it("in one process, matter.js's lock and ours exclude each other", { todo: "lock.rs/index.js: share matter.js's process token" }, async t => {
+    it("in one process, matter.js's lock and ours exclude each other", async t => {
         const dir = makeStorageDir(t);
         fs.mkdirSync(dir, { recursive: true });
         const ts = new TsWalStorageDriver(matterRoot(dir), {});

@@ -29,10 +29,21 @@ impl std::fmt::Display for LockError {
     }
 }
 
+static TOKEN: OnceLock<String> = OnceLock::new();
+
 /// Random per-process token distinguishing us from a former process with the same pid.
 fn process_token() -> &'static str {
-    static TOKEN: OnceLock<String> = OnceLock::new();
     TOKEN.get_or_init(|| format!("{:016x}", rand::random::<u64>()))
+}
+
+/// Adopts the token another lock implementation in this process writes (matter.js's), so
+/// each recognises the other's locks as this process's: a directory held by one is then
+/// refused to the other ("already locked by this process") instead of reclaimed as a
+/// reused pid. Reads it from the `matter.pid` that implementation wrote in `probe_dir`.
+/// Only possible before this process took its first lock; returns whether it was adopted.
+pub fn adopt_token_from(probe_dir: &Path) -> bool {
+    let Some((pid, Some(token))) = read_owner(&probe_dir.join(PID_FILE)) else { return false };
+    pid == std::process::id() && TOKEN.set(token).is_ok()
 }
 
 /// Directories this process holds, so a second open here is refused without touching files.

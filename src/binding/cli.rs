@@ -5,14 +5,12 @@
 
 #![cfg_attr(test, allow(dead_code))]
 
-use std::fmt::Write as _;
 use std::io::{IsTerminal, Write as _};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata, Subscriber};
 
@@ -74,26 +72,6 @@ impl Reporter {
 /// Prints the core's warnings and errors to stderr, on the thread that emits them.
 struct StderrLog;
 
-struct Message(String);
-
-impl Visit for Message {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            let _ = write!(self.0, "{value:?}");
-        } else {
-            let _ = write!(self.0, " {}={value:?}", field.name());
-        }
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.0.push_str(value);
-        } else {
-            let _ = write!(self.0, " {}={value}", field.name());
-        }
-    }
-}
-
 impl Subscriber for StderrLog {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
         *metadata.level() <= Level::WARN
@@ -108,7 +86,7 @@ impl Subscriber for StderrLog {
     fn record_follows_from(&self, _span: &Id, _follows: &Id) {}
 
     fn event(&self, event: &Event<'_>) {
-        let mut message = Message(String::new());
+        let mut message = super::logging::MessageVisitor(String::new());
         event.record(&mut message);
         let level = if *event.metadata().level() == Level::ERROR { "error" } else { "warning" };
         let _ = writeln!(std::io::stderr(), "matter-wal: {level}: {}", message.0);

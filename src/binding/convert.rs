@@ -217,23 +217,7 @@ impl Reader {
             write_value(out, &self.read_object(v, depth, path)?);
             return Ok(());
         }
-        let mut names = ptr::null_mut();
-        check!(sys::napi_get_all_property_names(
-            env,
-            v,
-            sys::KeyCollectionMode::own_only,
-            sys::KeyFilter::enumerable | sys::KeyFilter::skip_symbols,
-            sys::KeyConversion::numbers_to_strings,
-            &mut names
-        ));
-        let mut len = 0u32;
-        check!(sys::napi_get_array_length(env, names, &mut len));
-        let mut keys = Vec::with_capacity(len as usize);
-        for i in 0..len {
-            let mut name = ptr::null_mut();
-            check!(sys::napi_get_element(env, names, i, &mut name));
-            keys.push((name, get_string(env, name)?));
-        }
+        let keys = own_keys(env, v)?;
         // Buffer.toJSON()-shaped objects become bytes: let the tree path decide those.
         let has = |k: &str| keys.iter().any(|(_, key)| key == k);
         if has("type") && has("data") {
@@ -335,22 +319,9 @@ impl Reader {
             check!(sys::napi_call_function(env, v, to_json, 1, &key, &mut result));
             return self.read_at(result, depth + 1, path);
         }
-        let mut names = ptr::null_mut();
-        check!(sys::napi_get_all_property_names(
-            env,
-            v,
-            sys::KeyCollectionMode::own_only,
-            sys::KeyFilter::enumerable | sys::KeyFilter::skip_symbols,
-            sys::KeyConversion::numbers_to_strings,
-            &mut names
-        ));
-        let mut len = 0u32;
-        check!(sys::napi_get_array_length(env, names, &mut len));
-        let mut entries = Vec::with_capacity(len as usize);
-        for i in 0..len {
-            let mut name = ptr::null_mut();
-            check!(sys::napi_get_element(env, names, i, &mut name));
-            let key = get_string(env, name)?;
+        let keys = own_keys(env, v)?;
+        let mut entries = Vec::with_capacity(keys.len());
+        for (name, key) in keys {
             let mut prop = ptr::null_mut();
             check!(sys::napi_get_property(env, v, name, &mut prop));
             path.push(key.clone());
@@ -360,6 +331,28 @@ impl Reader {
         }
         Ok(buffer_json_to_bytes(JsObject::from_ordered(entries)))
     }
+}
+
+/// Own enumerable string keys in JavaScript order (`Object.keys`), as (JS name, text).
+pub fn own_keys(env: sys::napi_env, v: sys::napi_value) -> Res<Vec<(sys::napi_value, String)>> {
+    let mut names = ptr::null_mut();
+    check!(sys::napi_get_all_property_names(
+        env,
+        v,
+        sys::KeyCollectionMode::own_only,
+        sys::KeyFilter::enumerable | sys::KeyFilter::skip_symbols,
+        sys::KeyConversion::numbers_to_strings,
+        &mut names
+    ));
+    let mut len = 0u32;
+    check!(sys::napi_get_array_length(env, names, &mut len));
+    let mut keys = Vec::with_capacity(len as usize);
+    for i in 0..len {
+        let mut name = ptr::null_mut();
+        check!(sys::napi_get_element(env, names, i, &mut name));
+        keys.push((name, get_string(env, name)?));
+    }
+    Ok(keys)
 }
 
 fn at(path: &[String]) -> String {

@@ -77,7 +77,8 @@ pub fn set_log_sink(env: Env, sink_fn: Function<'_>) -> Result<()> {
 
 struct JsSubscriber;
 
-struct MessageVisitor(String);
+/// Formats an event's message and fields into one line.
+pub(crate) struct MessageVisitor(pub String);
 
 impl Visit for MessageVisitor {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {

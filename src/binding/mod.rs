@@ -218,33 +218,13 @@ fn read_values(env: &Env, values: &Unknown) -> Result<Vec<(String, Encoded)>> {
     if t != sys::ValueType::napi_object || is_array {
         return Err(throw(env, Kind::Storage, "set() needs a string key or a record of values"));
     }
-    let mut names = ptr::null_mut();
-    let status = unsafe {
-        sys::napi_get_all_property_names(
-            raw,
-            values.raw(),
-            sys::KeyCollectionMode::own_only,
-            sys::KeyFilter::enumerable | sys::KeyFilter::skip_symbols,
-            sys::KeyConversion::numbers_to_strings,
-            &mut names,
-        )
-    };
-    if status != sys::Status::napi_ok {
-        return Err(fail(env, Fail::Napi(status)));
-    }
-    let mut len = 0u32;
-    unsafe { sys::napi_get_array_length(raw, names, &mut len) };
+    let keys = convert::own_keys(raw, values.raw()).map_err(|f| fail(env, f))?;
     let mut reader = convert::Reader::new(raw);
-    let mut out = Vec::with_capacity(len as usize);
+    let mut out = Vec::with_capacity(keys.len());
     let mut buf = Vec::with_capacity(256);
-    for i in 0..len {
-        let mut name = ptr::null_mut();
+    for (name, key) in keys {
         let mut prop = ptr::null_mut();
-        unsafe {
-            sys::napi_get_element(raw, names, i, &mut name);
-            sys::napi_get_property(raw, values.raw(), name, &mut prop);
-        }
-        let key = get_string(raw, name).map_err(|f| fail(env, f))?;
+        unsafe { sys::napi_get_property(raw, values.raw(), name, &mut prop) };
         buf.clear();
         reader.encode(prop, &mut buf).map_err(|f| match f {
             Fail::Unsupported(m) => fail(env, Fail::Unsupported(format!("{m} (key \"{key}\")"))),
@@ -615,6 +595,24 @@ impl NativeWal {
             |env, path: String| create_string(env, &path),
         )
     }
+}
+
+/// A fresh empty directory for `index.js` to let matter.js lock once (see `adopt_lock_token`).
+#[napi]
+pub fn lock_probe_dir() -> Result<String> {
+    let dir = std::env::temp_dir().join(format!("matter-wal-token-{:016x}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).map_err(|e| Error::from_reason(e.to_string()))?;
+    Ok(dir.to_string_lossy().into_owned())
+}
+
+/// Takes matter.js's lock token from the `matter.pid` it wrote in `dir` (a probe directory
+/// matter.js has just locked and released), then removes the directory.
+#[napi]
+pub fn adopt_lock_token(dir: String) -> bool {
+    let dir = PathBuf::from(dir);
+    let adopted = crate::lock::adopt_token_from(&dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    adopted
 }
 
 /// Locks held by open drivers with native locking, by directory.
