@@ -19,6 +19,15 @@ fn cpu() -> Duration {
 
 fn main() {
     let dir = std::path::PathBuf::from(std::env::args().nth(1).expect("DIR"));
+    for i in 0..3 {
+        // A fresh copy each time: opening may compress rotated segments in the background.
+        let copy = std::env::temp_dir().join(format!("openprobe-{}-{i}", std::process::id()));
+        let _ = std::process::Command::new("cp").arg("-r").arg(&dir).arg(&copy).status();
+        let (c0, t) = (cpu(), Instant::now());
+        let engine = matter_wal_native::driver::Engine::open(&copy, Default::default(), std::sync::Arc::new(|_| {})).unwrap();
+        println!("Engine::open {:?} (cpu {:?})", t.elapsed(), cpu() - c0);
+        std::mem::forget(engine);
+    }
     for _ in 0..3 {
         let c0 = cpu();
         let t = Instant::now();

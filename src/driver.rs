@@ -142,15 +142,16 @@ impl Engine {
         let wal_dir = dir.join("wal");
         std::fs::create_dir_all(&wal_dir).map_err(|e| EngineError::Storage(format!("{}: {e}", wal_dir.display())))?;
         let (state, last_snapshot) = load_state(dir, &wal_dir)?;
-        release_free_memory();
+        let loaded = started.elapsed();
         let writer = SegmentWriter::open(&wal_dir, options.max_segment_size, options.fsync)
             .map_err(|e| EngineError::Storage(format!("{}: {e}", wal_dir.display())))?;
         tracing::debug!(
-            "Opened {} with {} contexts / {} keys in {:?}",
+            "Opened {} with {} contexts / {} keys in {:?} (state loaded in {:?})",
             dir.display(),
             state.store.context_count(),
             state.store.key_count(),
-            started.elapsed()
+            started.elapsed(),
+            loaded
         );
         let shared = Arc::new(Shared {
             dir: dir.to_path_buf(),
@@ -335,18 +336,6 @@ impl Shared {
         let head = self.options.head_snapshot.then_some(HeadSnapshot { dir: &self.dir, compress: self.options.compress_snapshot });
         cleaner::clean(&self.wal_dir, id, head)?;
         Ok(())
-    }
-}
-
-/// Hands memory freed by loading (parse buffers, replaced values) back to the OS, so the
-/// process does not keep the peak of a large load as resident memory.
-fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        extern "C" {
-            fn malloc_trim(pad: usize) -> i32;
-        }
-        unsafe { malloc_trim(0) };
     }
 }
 

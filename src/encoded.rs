@@ -508,6 +508,9 @@ mod tests {
 pub struct Cursor<'a> {
     s: &'a [u8],
     i: usize,
+    /// The whole input was checked to be UTF-8 up front (one fast pass), so strings need
+    /// not be checked one by one.
+    utf8_known: bool,
 }
 
 /// One value read by [`Cursor::value`].
@@ -520,7 +523,15 @@ pub enum Scanned<'a> {
 
 impl<'a> Cursor<'a> {
     pub fn new(s: &'a [u8]) -> Self {
-        let mut c = Cursor { s, i: 0 };
+        let utf8_known = std::str::from_utf8(s).is_ok();
+        let mut c = Cursor { s, i: 0, utf8_known };
+        c.ws();
+        c
+    }
+
+    /// A cursor over text already known to be UTF-8.
+    pub fn new_str(s: &'a str) -> Self {
+        let mut c = Cursor { s: s.as_bytes(), i: 0, utf8_known: true };
         c.ws();
         c
     }
@@ -564,7 +575,13 @@ impl<'a> Cursor<'a> {
         if self.s[start + len] != b'"' {
             return None;
         }
-        let text = std::str::from_utf8(&self.s[start..start + len]).ok()?;
+        let bytes = &self.s[start..start + len];
+        let text = if self.utf8_known {
+            // Safety: the whole input is valid UTF-8 and `bytes` lies between two quotes.
+            unsafe { std::str::from_utf8_unchecked(bytes) }
+        } else {
+            std::str::from_utf8(bytes).ok()?
+        };
         if text.starts_with("{\"__object__\":\"") {
             return None;
         }
@@ -589,7 +606,7 @@ impl<'a> Cursor<'a> {
         let start = self.i;
         SCRATCH.with_borrow_mut(|out| {
             out.clear();
-            let mut sc = Scanner { s: self.s, i: self.i, out, canonical: true, utf8_known: false };
+            let mut sc = Scanner { s: self.s, i: self.i, out, canonical: true, utf8_known: self.utf8_known };
             sc.value(0).ok()?;
             self.i = sc.i;
             Some(if sc.canonical { Scanned::Canonical(Encoded(Arc::from(&out[..]))) } else { Scanned::Raw(&self.s[start..self.i]) })

@@ -101,10 +101,15 @@ pub fn check_contiguous(wal_dir: &Path, segments: &[u32], first: u32) -> Result<
 /// `\n`-separated line counts, whitespace-only lines are then dropped.
 pub fn segment_lines(bytes: &[u8]) -> impl Iterator<Item = (u32, &[u8])> {
     let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-    let mut iter = if bytes.is_empty() { None } else { Some(body.split(|b| *b == b'\n')) };
+    // SIMD newline search: segments are up to 16 MB and read on every open.
+    let mut ends = memchr::memchr_iter(b'\n', body).chain(std::iter::once(body.len()));
+    let mut start = if bytes.is_empty() { None } else { Some(0usize) };
     let mut offset = 0u32;
     std::iter::from_fn(move || loop {
-        let line = iter.as_mut()?.next()?;
+        let from = start?;
+        let end = ends.next()?;
+        start = (end < body.len()).then_some(end + 1);
+        let line = &body[from..end];
         let this = offset;
         offset += 1;
         if !line.iter().all(|b| b.is_ascii_whitespace()) {

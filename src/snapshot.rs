@@ -107,9 +107,10 @@ pub fn decode(text: &[u8]) -> Result<Snapshot, String> {
 /// then all cores validate and copy their values (no decoding). `None` falls back to the
 /// full decoder.
 fn fast_decode(text: &[u8]) -> Option<Snapshot> {
-    let mut c = Cursor::new(text);
+    let text = std::str::from_utf8(text).ok()?;
+    let mut c = Cursor::new_str(text);
     let (mut segment, mut offset, mut ts) = (None, None, None);
-    let mut contexts: Vec<(&str, &[u8])> = Vec::new();
+    let mut contexts: Vec<(&str, &str)> = Vec::new();
     let mut seen_data = false;
     c.object(|c, name| {
         match name {
@@ -133,7 +134,10 @@ fn fast_decode(text: &[u8]) -> Option<Snapshot> {
                     if !c.eat_peek(b'{') {
                         return None;
                     }
-                    contexts.push((ctx, c.skip_unchecked()?));
+                    let body = c.skip_unchecked()?;
+                    // Safety: `text` is UTF-8 and the slice starts at `{` and ends at `}`,
+                    // both ASCII, so it is whole characters.
+                    contexts.push((ctx, unsafe { std::str::from_utf8_unchecked(body) }));
                     Some(())
                 })?;
             }
@@ -145,12 +149,12 @@ fn fast_decode(text: &[u8]) -> Option<Snapshot> {
     if !c.at_end() || !seen_data {
         return None;
     }
-    let decode_chunk = |chunk: &[(&str, &[u8])]| -> Option<Vec<Context>> {
+    let decode_chunk = |chunk: &[(&str, &str)]| -> Option<Vec<Context>> {
         chunk
             .iter()
             .map(|(_, body)| {
                 let mut ctx = Context::default();
-                let mut c = Cursor::new(body);
+                let mut c = Cursor::new_str(body);
                 c.object(|c, key| {
                     match c.value()? {
                         Scanned::Canonical(e) => ctx.insert(key, e),

@@ -283,7 +283,7 @@ fn unlinked(_f: &File) -> bool {
 /// The offset the next line appended to `bytes` (whole lines) gets: every line counts, blank
 /// ones too, exactly as the reader numbers them.
 fn line_count(bytes: &[u8]) -> u32 {
-    bytes.iter().filter(|b| **b == b'\n').count() as u32
+    memchr::memchr_iter(b'\n', bytes).count() as u32
 }
 
 /// Where a segment should end if its last line is torn: the byte after its last newline.
