@@ -79,6 +79,12 @@ export declare class NativeWal {
   copyToTemp(): Promise<string>
 }
 
+/**
+ * Takes matter.js's lock token from the `matter.pid` it wrote in `dir` (a probe directory
+ * matter.js has just locked and released), then removes the directory.
+ */
+export declare function adoptLockToken(dir: string): boolean
+
 export interface CliCommitId {
   segment: number
   offset: number
@@ -245,6 +251,9 @@ export declare function dumpStorage(dir: string, options?: CliDumpOptions | unde
 
 /** `matter-wal inspect`: segments, snapshots, lock and problems of a storage directory. Read-only. */
 export declare function inspectStorage(dir: string, options?: CliProgressOptions | undefined | null): CliInspection
+
+/** A fresh empty directory for `index.js` to let matter.js lock once (see `adopt_lock_token`). */
+export declare function lockProbeDir(): string
 
 /** `matter-wal log`: the commits, one line each. Read-only. */
 export declare function logStorage(dir: string, options?: CliLogOptions | undefined | null): CliLog
