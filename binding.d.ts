@@ -81,7 +81,8 @@ export declare class NativeWal {
 
 /**
  * Takes matter.js's lock token from the `matter.pid` it wrote in `dir` (a probe directory
- * matter.js has just locked and released), then removes the directory.
+ * matter.js holds locked right now), then removes the directory; matter.js's release
+ * tolerates the files being gone.
  */
 export declare function adoptLockToken(dir: string): boolean
 

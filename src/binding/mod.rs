@@ -606,7 +606,8 @@ pub fn lock_probe_dir() -> Result<String> {
 }
 
 /// Takes matter.js's lock token from the `matter.pid` it wrote in `dir` (a probe directory
-/// matter.js has just locked and released), then removes the directory.
+/// matter.js holds locked right now), then removes the directory; matter.js's release
+/// tolerates the files being gone.
 #[napi]
 pub fn adopt_lock_token(dir: String) -> bool {
     let dir = PathBuf::from(dir);
