@@ -736,17 +736,8 @@ export async function outcome(fn, map = x => x) {
 // Value generators
 // ---------------------------------------------------------------------------------------------------------------
 
-/** Deterministic PRNG (mulberry32). */
-export function rng(seed) {
-    let a = seed >>> 0;
-    return () => {
-        a = (a + 0x6d2b79f5) >>> 0;
-        let t = a;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-}
+/** Deterministic PRNG (mulberry32), shared with the benchmark. */
+export { prng as rng } from "../bench/common.mjs";
 
 export const SAMPLE_STRINGS = [
     "",

@@ -1,8 +1,6 @@
 //! The typed value model: every value matter.js stores, with bigint, bytes, Map and
 //! undefined kept distinct so they survive a round trip through the log unchanged.
 
-use std::sync::Arc;
-
 /// One stored value. Mirrors what `@matter/general`'s `SupportedStorageTypes` can hold.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -101,9 +99,6 @@ pub fn array_index(key: &str) -> Option<u32> {
         None
     }
 }
-
-/// Shared, immutable value as held by the store and snapshots: cloning is a pointer copy.
-pub type SharedValue = Arc<Value>;
 
 #[cfg(test)]
 mod tests {

@@ -100,10 +100,6 @@ impl Reader {
         Reader { env, map_ctor: None, array_from: None }
     }
 
-    #[allow(dead_code)]
-    pub fn read(&mut self, v: sys::napi_value) -> Res<Value> {
-        self.read_at(v, 0, &mut Vec::new())
-    }
 
     fn read_at(&mut self, v: sys::napi_value, depth: usize, path: &mut Vec<String>) -> Res<Value> {
         let env = self.env;
