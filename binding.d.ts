@@ -14,10 +14,10 @@ export declare class NativeSnapshot {
   get commitId(): { segment: number; offset: number }
   get ts(): number
   get data(): Record<string, Record<string, unknown>>
-  get(contexts: Array<string>, key: string): unknown
-  keys(contexts: Array<string>): Array<string>
-  values(contexts: Array<string>): Record<string, unknown>
-  contexts(contexts: Array<string>): Array<string>
+  get(contexts: JsText, key: JsText): unknown
+  keys(contexts: JsText): string[]
+  values(contexts: JsText): Record<string, unknown>
+  contexts(contexts: JsText): string[]
 }
 
 /**
@@ -27,19 +27,19 @@ export declare class NativeSnapshot {
 export declare class NativeTransaction {
   get committed(): boolean
   get disposed(): boolean
-  set(contexts: unknown, keyOrValues: unknown, value: unknown): void
-  delete(contexts: unknown, key: unknown): void
-  clearAll(contexts: unknown): void
-  get(contexts: unknown, key: unknown): unknown
-  has(contexts: unknown, key: unknown): boolean
-  keys(contexts: unknown): string[]
-  values(contexts: unknown): Record<string, unknown>
-  contexts(contexts: unknown): string[]
+  set(contexts: JsText, json: JsonText): void
+  delete(contexts: JsText, key: JsText): void
+  clearAll(contexts: JsText): void
+  get(contexts: JsText, key: JsText): unknown
+  has(contexts: JsText, key: JsText): boolean
+  keys(contexts: JsText): string[]
+  values(contexts: JsText): Record<string, unknown>
+  contexts(contexts: JsText): string[]
   /**
    * What the buffered ops alone say about `key`: `[value]` when an op of this
    * transaction decides it (matter.js then answers synchronously), `null` otherwise.
    */
-  buffered(contexts: unknown, key: unknown): [unknown] | null
+  buffered(contexts: JsText, key: JsText): [unknown] | null
   /** Writes all buffered ops as one commit. */
   commit(): Promise<void>
   /** Ends the transaction; uncommitted ops are dropped (rollback). */
@@ -50,23 +50,28 @@ export declare class NativeTransaction {
 export declare class NativeWal {
   constructor(dir: string, options?: NativeOptions | undefined | null)
   get initialized(): boolean
-  /** `{ get(joinedContexts, count, key), has(…) }`: the read hot path (see `fast.rs`). */
-  fastReads(): { get(contexts: string, count: number, key: string): unknown; has(contexts: string, count: number, key: string): boolean }
+  /** `{ get(contextKey, key), has(contextKey, key) }`: the read hot path (see `fast.rs`). */
+  fastReads(): { get(contextKey: string, key: string): unknown; has(contextKey: string, key: string): boolean }
   get directory(): string
-  /** Opens the storage: lock, load snapshot, replay the log, start the workers. */
+  /**
+   * Opens the storage: lock, load snapshot, replay the log, start the workers. A second
+   * call while opening or open is refused without touching the first.
+   */
   open(): Promise<void>
-  /** Resets the phase after a failed `open()`; called by `index.js` when open rejects. */
-  openFailed(): void
-  /** Lets queued writes finish, then final snapshot + clean, then closes the log. */
+  /**
+   * Lets queued writes finish, then final snapshot + clean, then closes the log and
+   * releases this driver's lock.
+   */
   close(): Promise<void>
-  get(contexts: unknown, key: unknown): unknown
-  has(contexts: unknown, key: unknown): boolean
-  keys(contexts: unknown): string[]
-  values(contexts: unknown): Record<string, unknown>
-  contexts(contexts: unknown): string[]
-  set(contexts: unknown, keyOrValues: unknown, value: unknown): Promise<void>
-  delete(contexts: unknown, key: unknown): Promise<void>
-  clearAll(contexts: unknown): Promise<void>
+  get(contexts: JsText, key: JsText): unknown
+  has(contexts: JsText, key: JsText): boolean
+  keys(contexts: JsText): string[]
+  values(contexts: JsText): Record<string, unknown>
+  contexts(contexts: JsText): string[]
+  /** `json` is `{"values":<record>}` as `index.js` encoded it with matter.js's `toJson`. */
+  set(contexts: JsText, json: JsonText): Promise<void>
+  delete(contexts: JsText, key: JsText): Promise<void>
+  clearAll(contexts: JsText): Promise<void>
   begin(): NativeTransaction
   /** Rebuilds the state as of `asOf` (ms since epoch) from the snapshot file and the log. */
   snapshotAtTime(asOf?: number | undefined | null): Promise<NativeSnapshot>
@@ -259,7 +264,10 @@ export declare function lockProbeDir(): string
 /** `matter-wal log`: the commits, one line each. Read-only. */
 export declare function logStorage(dir: string, options?: CliLogOptions | undefined | null): CliLog
 
-/** Constructor options, already normalized by `index.js` (durations in ms, paths as strings). */
+/**
+ * Constructor options, already normalized and type-checked by `index.js` (durations in ms,
+ * paths as strings).
+ */
 export interface NativeOptions {
   maxSegmentSize?: number
   fsync?: boolean
@@ -278,7 +286,7 @@ export declare function setErrorFactory(factory: (arg?: unknown) => unknown): vo
 /** Sets the most verbose level forwarded to JavaScript ("error", "warn", "info", "debug", "trace", "off"). */
 export declare function setLogLevel(level: string): void
 
-/** Installs the JS log function `(level, message) => void` that receives the core's events. */
+/** Installs this JS environment's log function `(level, message) => void`. */
 export declare function setLogSink(sinkFn: (arg?: unknown) => unknown): void
 
 /** `matter-wal verify`: the same examination, reported as a verdict (`errors > 0` = damaged). Read-only. */

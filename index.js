@@ -65,6 +65,171 @@ function promised(call) {
 
 const HOURS_6 = 6 * 60 * 60 * 1000;
 
+// ---------------------------------------------------------------------------------------------
+// Values: encoded here with JSON.stringify and a port of matter.js's `toJson` replacer, so the
+// bytes in the log are exactly matter.js's for every value (toJSON with its key argument, boxed
+// primitives, getters, class instances, every ArrayBuffer view, cycles and depth behave as in
+// matter.js). The native side stores each value as matter.js's `fromJson` will read it back.
+// ---------------------------------------------------------------------------------------------
+
+const objectToString = Object.prototype.toString;
+
+function hexOf(view) {
+    return Buffer.from(view.buffer, view.byteOffset, view.byteLength).toString("hex");
+}
+
+/** Raised inside JSON.stringify for values JSON.stringify would silently drop or empty. */
+class Unstorable extends Error {
+    constructor(what) {
+        super(what);
+        this.what = what;
+    }
+}
+
+/** matter.js's `toJson` replacer (StringifyTools), in the same order of checks. */
+function toJsonReplacer(_key, value) {
+    if (value === undefined) {
+        return '{"__object__":"Undefined"}';
+    }
+    switch (typeof value) {
+        case "bigint":
+            return `{"__object__":"BigInt","__value__":"${value.toString()}"}`;
+        case "function":
+            throw new Unstorable("a function");
+        case "symbol":
+            throw new Unstorable("a symbol");
+        case "object":
+            break;
+        default:
+            return value;
+    }
+    if (value === null) {
+        return value;
+    }
+    // matter.js's Bytes.isBytes: every ArrayBuffer and every view of one.
+    if (value instanceof ArrayBuffer) {
+        return `{"__object__":"Uint8Array","__value__":"${Buffer.from(value).toString("hex")}"}`;
+    }
+    if (ArrayBuffer.isView(value)) {
+        return `{"__object__":"Uint8Array","__value__":"${hexOf(value)}"}`;
+    }
+    // What Node's Buffer#toJSON produced (JSON.stringify calls toJSON before the replacer).
+    if (objectToString.call(value) === "[object Object]" && value.type === "Buffer" && Array.isArray(value.data)) {
+        return `{"__object__":"Uint8Array","__value__":"${hexOf(Uint8Array.from(value.data))}"}`;
+    }
+    if (value instanceof Map) {
+        return `{"__object__":"Map","__value__":${JSON.stringify(JSON.stringify(Array.from(value.entries()), toJsonReplacer))}}`;
+    }
+    if (value instanceof Promise) {
+        throw new Unstorable("a Promise");
+    }
+    return value;
+}
+
+/** The path (dotted) to the first value in `root` that JSON.stringify would drop, for messages. */
+function unstorablePath(root) {
+    const seen = new Set();
+    const visit = (value, path) => {
+        if (typeof value === "function" || typeof value === "symbol" || value instanceof Promise) return path;
+        if (value === null || typeof value !== "object" || seen.has(value)) return undefined;
+        seen.add(value);
+        try {
+            if (typeof value.toJSON === "function") return visit(value.toJSON(path.at(-1) ?? ""), path);
+            if (value instanceof Map) {
+                let i = 0;
+                for (const [k, v] of value) {
+                    const found = visit(k, [...path, `<map key ${i}>`]) ?? visit(v, [...path, `<map value ${i}>`]);
+                    if (found) return found;
+                    i++;
+                }
+                return undefined;
+            }
+            if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) return undefined;
+            for (const k of Array.isArray(value) ? value.keys() : Object.keys(value)) {
+                const found = visit(value[k], [...path, String(k)]);
+                if (found) return found;
+            }
+        } catch {
+            return undefined;
+        }
+        return undefined;
+    };
+    return visit(root, []);
+}
+
+/**
+ * `{"values":<record>}`: the record of one update op exactly as matter.js's toJson writes it
+ * in a commit line (the record's own toJSON, if any, is called with "values", as there).
+ */
+function valuesJson(record) {
+    try {
+        return JSON.stringify({ values: record }, toJsonReplacer);
+    } catch (error) {
+        throw storeError(error, record);
+    }
+}
+
+function storeError(error, record) {
+    if (error instanceof Unstorable) {
+        const path = unstorablePath(record) ?? [];
+        const [key, ...rest] = path;
+        const at = rest.length ? ` at "${rest.join(".")}"` : "";
+        const of = key === undefined ? "" : ` (key "${key}")`;
+        return makeError("StorageError", `Cannot store ${error.what}${at}: not a supported storage type${of}`);
+    }
+    if (error instanceof TypeError && /circular/i.test(error.message)) {
+        return makeError("StorageError", `Cannot store a circular structure: ${error.message.split("\n")[0]}`);
+    }
+    if (error instanceof RangeError) {
+        return makeError(
+            "StorageError",
+            `Cannot store a value nested too deeply (circular, or deeper than JSON.stringify can go): ${error.message}`,
+        );
+    }
+    if (error instanceof TypeError && /BigInt/.test(error.message)) {
+        return makeError("StorageError", `Cannot store this value: ${error.message}`);
+    }
+    return error; // thrown by a toJSON method or getter of the value itself
+}
+
+function setJson(keyOrValues, value) {
+    if (typeof keyOrValues === "string") {
+        return valuesJson({ [keyOrValues]: value });
+    }
+    if (keyOrValues === null || typeof keyOrValues !== "object" || Array.isArray(keyOrValues)) {
+        throw makeError("StorageError", "set() needs a string key or a record of values");
+    }
+    return valuesJson(keyOrValues);
+}
+
+const CONTEXT_RULE = "Context must not contain empty segments or leading or trailing dots.";
+
+/** matter.js's rule for contexts, on every path: an array of non-empty strings without dots, joined. */
+function contextKey(contexts) {
+    if (!Array.isArray(contexts)) {
+        throw makeError("StorageError", "Contexts must be an array of strings");
+    }
+    let key = "";
+    for (let i = 0; i < contexts.length; i++) {
+        const part = contexts[i];
+        if (typeof part !== "string") {
+            throw makeError("StorageError", "Contexts must be an array of strings");
+        }
+        if (part.length === 0 || part.includes(".")) {
+            throw makeError("StorageError", CONTEXT_RULE);
+        }
+        key = i === 0 ? part : `${key}.${part}`;
+    }
+    return key;
+}
+
+function keyOf(key) {
+    if (typeof key !== "string") {
+        throw makeError("StorageError", "Key must be a string");
+    }
+    return key;
+}
+
 let tokenShared;
 
 /**
@@ -140,47 +305,47 @@ export class WalTransaction {
     }
 
     set(contexts, keyOrValues, value) {
-        this.#tx.set(contexts, keyOrValues, value);
+        this.#tx.set(contextKey(contexts), setJson(keyOrValues, value));
     }
 
     delete(contexts, key) {
-        this.#tx.delete(contexts, key);
+        this.#tx.delete(contextKey(contexts), keyOf(key));
     }
 
     clearAll(contexts) {
-        this.#tx.clearAll(contexts);
+        this.#tx.clearAll(contextKey(contexts));
     }
 
     // Like matter.js: a key decided by this transaction's own ops answers synchronously,
     // anything else with a promise.
     get(contexts, key) {
         const decided = this.#decided(contexts, key);
-        return decided ? decided[0] : promised(() => this.#tx.get(contexts, key));
+        return decided ? decided[0] : promised(() => this.#tx.get(contextKey(contexts), keyOf(key)));
     }
 
     has(contexts, key) {
         const decided = this.#decided(contexts, key);
-        return decided ? decided[0] !== undefined : promised(() => this.#tx.has(contexts, key));
+        return decided ? decided[0] !== undefined : promised(() => this.#tx.has(contextKey(contexts), keyOf(key)));
     }
 
     #decided(contexts, key) {
         try {
-            return this.#tx.buffered(contexts, key);
+            return this.#tx.buffered(contextKey(contexts), keyOf(key));
         } catch {
             return null; // invalid input: the promise path rejects with the error
         }
     }
 
     keys(contexts) {
-        return promised(() => this.#tx.keys(contexts));
+        return promised(() => this.#tx.keys(contextKey(contexts)));
     }
 
     values(contexts) {
-        return promised(() => this.#tx.values(contexts));
+        return promised(() => this.#tx.values(contextKey(contexts)));
     }
 
     contexts(contexts) {
-        return promised(() => this.#tx.contexts(contexts));
+        return promised(() => this.#tx.contexts(contextKey(contexts)));
     }
 
     commit() {
@@ -209,6 +374,46 @@ export class WalTransaction {
 
     async [Symbol.asyncDispose]() {
         this.#tx.dispose();
+    }
+}
+
+/**
+ * The state as of one commit ({@link WalStorageDriver.snapshotAtTime} /
+ * {@link WalStorageDriver.snapshotAtCommit}), queried synchronously like matter.js's WalSnapshot.
+ */
+export class WalSnapshot {
+    #snapshot;
+
+    constructor(snapshot) {
+        this.#snapshot = snapshot;
+    }
+
+    get commitId() {
+        return this.#snapshot.commitId;
+    }
+
+    get ts() {
+        return this.#snapshot.ts;
+    }
+
+    get data() {
+        return this.#snapshot.data;
+    }
+
+    get(contexts, key) {
+        return this.#snapshot.get(contexts.join("."), keyOf(key));
+    }
+
+    keys(contexts) {
+        return this.#snapshot.keys(contexts.join("."));
+    }
+
+    values(contexts) {
+        return this.#snapshot.values(contexts.join("."));
+    }
+
+    contexts(contexts) {
+        return this.#snapshot.contexts(contexts.length ? contexts.join(".") : "");
     }
 }
 
@@ -251,6 +456,8 @@ export class WalStorageDriver {
     #root;
     #lock;
     #options;
+    /** The pending `initialize()`, while one runs. */
+    #initializing;
 
     constructor(namespace, options = {}) {
         this.#options = { ...options };
@@ -303,10 +510,18 @@ export class WalStorageDriver {
         return undefined;
     }
 
-    async initialize() {
-        if (this.#native.initialized) {
-            throw makeError("StorageError", "WalStorageDriver already initialized");
+    initialize() {
+        // A second call while the first runs (or after it) is refused without touching it.
+        if (this.#initializing !== undefined || this.#native.initialized) {
+            return Promise.reject(makeError("StorageError", "WalStorageDriver already initialized"));
         }
+        this.#initializing = this.#initialize().finally(() => {
+            this.#initializing = undefined;
+        });
+        return this.#initializing;
+    }
+
+    async #initialize() {
         if (this.#root) {
             this.#lock = await this.#root.lock();
         } else if (this.#nativeLock) {
@@ -315,18 +530,18 @@ export class WalStorageDriver {
         try {
             await this.#native.open();
         } catch (error) {
-            this.#native.openFailed();
             await this.#releaseLock();
             throw error;
         }
     }
 
-    async close() {
-        try {
-            await this.#native.close();
-        } finally {
-            await this.#releaseLock();
+    close() {
+        // Writes issued after close() returns are refused: the native close starts right
+        // away (after a pending initialize() settles).
+        if (this.#initializing !== undefined) {
+            return this.#initializing.catch(() => {}).then(() => this.close());
         }
+        return promised(() => this.#native.close()).finally(() => this.#releaseLock());
     }
 
     async #releaseLock() {
@@ -335,15 +550,10 @@ export class WalStorageDriver {
         await lock?.close();
     }
 
-    // get/has are the hot path: the contexts array goes over as one joined string plus its
-    // length (validated natively), which saves a Node-API round trip per segment.
+    // get/has are the hot path: one native call with the joined context key.
     get(contexts, key) {
         try {
-            return Promise.resolve(
-                Array.isArray(contexts)
-                    ? this.#fast.get(contexts.join("."), contexts.length, key)
-                    : this.#native.get(contexts, key),
-            );
+            return Promise.resolve(this.#fast.get(contextKey(contexts), keyOf(key)));
         } catch (error) {
             return Promise.reject(error);
         }
@@ -351,38 +561,34 @@ export class WalStorageDriver {
 
     has(contexts, key) {
         try {
-            return Promise.resolve(
-                Array.isArray(contexts)
-                    ? this.#fast.has(contexts.join("."), contexts.length, key)
-                    : this.#native.has(contexts, key),
-            );
+            return Promise.resolve(this.#fast.has(contextKey(contexts), keyOf(key)));
         } catch (error) {
             return Promise.reject(error);
         }
     }
 
     keys(contexts) {
-        return promised(() => this.#native.keys(contexts));
+        return promised(() => this.#native.keys(contextKey(contexts)));
     }
 
     values(contexts) {
-        return promised(() => this.#native.values(contexts));
+        return promised(() => this.#native.values(contextKey(contexts)));
     }
 
     contexts(contexts) {
-        return promised(() => this.#native.contexts(contexts));
+        return promised(() => this.#native.contexts(contextKey(contexts)));
     }
 
     set(contexts, keyOrValues, value) {
-        return promised(() => this.#native.set(contexts, keyOrValues, value));
+        return promised(() => this.#native.set(contextKey(contexts), setJson(keyOrValues, value)));
     }
 
     delete(contexts, key) {
-        return promised(() => this.#native.delete(contexts, key));
+        return promised(() => this.#native.delete(contextKey(contexts), keyOf(key)));
     }
 
     clearAll(contexts) {
-        return promised(() => this.#native.clearAll(contexts));
+        return promised(() => this.#native.clearAll(contextKey(contexts)));
     }
 
     /** @deprecated matter.js removed it; use {@link clearAll}. */
@@ -394,12 +600,12 @@ export class WalStorageDriver {
         return promised(() => new WalTransaction(this.#native.begin()));
     }
 
-    snapshotAtTime(asOf) {
-        return promised(() => this.#native.snapshotAtTime(asOf === undefined ? undefined : Number(asOf)));
+    async snapshotAtTime(asOf) {
+        return new WalSnapshot(await this.#native.snapshotAtTime(asOf === undefined ? undefined : Number(asOf)));
     }
 
-    snapshotAtCommit(commitId) {
-        return promised(() => this.#native.snapshotAtCommit(commitId?.segment, commitId?.offset));
+    async snapshotAtCommit(commitId) {
+        return new WalSnapshot(await this.#native.snapshotAtCommit(commitId?.segment, commitId?.offset));
     }
 
     async clone() {

@@ -117,11 +117,13 @@ describeKindOrSkipIfNativeMissing("native", "reliability: bad input", () => {
             ["a circular object", circular(), /circular/],
             ["a circular array", (() => { const a = [1]; a.push(a); return a; })(), /circular/],
             ["a circular Map", (() => { const m = new Map(); m.set("m", m); return m; })(), /circular/],
-            ["a Float32Array", new Float32Array(2), /typed array other than Uint8Array/],
-            ["a BigInt64Array", new BigInt64Array(1), /typed array other than Uint8Array/],
-            ["an ArrayBuffer", new ArrayBuffer(4), /not a supported storage type/],
-            ["a DataView", new DataView(new ArrayBuffer(4)), /not a supported storage type/],
-            ["a Promise", Promise.resolve(1), /not a supported storage type/],
+            // JSON.stringify would store `{}` for it (matter.js does): refused as a bug in the caller.
+            ["a Promise", Promise.resolve(1), /Cannot store a Promise/],
+            // matter.js's toJson throws on these.
+            ["a boxed bigint", Object(1n), /BigInt/],
+            ["a bigint in Buffer-shaped data", { type: "Buffer", data: [1n] }, /BigInt/],
+            // matter.js writes it, then cannot read its own line back (Unknown object type: Foo).
+            ["a string that looks like an unknown marker", '{"__object__":"Foo"}', /could not read it back \(Unknown object type: Foo\)/],
             ["a Map with a function", new Map([["f", () => 1]]), /Cannot store a function/],
             ["a class instance with a cycle", (() => { const p = new Point(); p.self = { p }; return p; })(), /circular/],
             ["a throwing toJSON", { toJSON() { throw new Error("nope"); } }, /nope/],

@@ -81,7 +81,7 @@ mod tests {
 
     fn line(ts: f64, key: &str, n: f64) -> Vec<u8> {
         let mut out = Vec::new();
-        let op = Op::Upd { key: "ctx".into(), values: vec![(key.into(), Encoded::from_value(&Value::Number(n)))] };
+        let op = Op::upd("ctx", vec![(key.into(), Encoded::from_value(&Value::Number(n)))]);
         serialize_commit(&mut out, ts, &[op]);
         out.push(b'\n');
         out

@@ -2,11 +2,13 @@
 //! `(segment, line offset)` that orders every commit in the log.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::encoded::{Cursor, Encoded, Scanned};
-use crate::json_read::parse_value;
-use crate::json_write::{write_js_string, write_number};
-use crate::value::Value;
+use crate::jsstr::{JsStr, JsString};
+use crate::json_read::{object_members, parse_plain, revive, JsonError};
+use crate::json_write::{js_to_string, write_js_string, write_number};
+use crate::value::{JsObject, Value};
 
 /// A line offset is 16 bits in matter.js's commit id, so a segment holds at most this many lines.
 pub const MAX_SEGMENT_LINES: u32 = 0xffff;
@@ -28,13 +30,26 @@ impl fmt::Display for CommitId {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     /// Set these keys of the context (Object.assign semantics).
-    Upd { key: String, values: Vec<(String, Encoded)> },
+    Upd {
+        key: JsString,
+        values: Vec<(JsString, Encoded)>,
+        /// The `values` object exactly as matter.js's `toJson` wrote it, when that differs
+        /// from the canonical encoding of `values` (it may hold `undefined` properties, which
+        /// the stored values no longer have): the log line is written with it, so it is
+        /// byte-identical to matter.js's.
+        written: Option<Arc<[u8]>>,
+    },
     /// Delete these keys of the context, or with `None` the context and all its sub-contexts.
-    Del { key: String, values: Option<Vec<String>> },
+    Del { key: JsString, values: Option<Vec<JsString>> },
 }
 
 impl Op {
-    pub fn context_key(&self) -> &str {
+    /// An update of `values` in context `key`.
+    pub fn upd(key: impl Into<JsString>, values: Vec<(JsString, Encoded)>) -> Op {
+        Op::Upd { key: key.into(), values, written: None }
+    }
+
+    pub fn context_key(&self) -> &JsStr {
         match self {
             Op::Upd { key, .. } | Op::Del { key, .. } => key,
         }
@@ -60,6 +75,42 @@ impl fmt::Display for CommitError {
 
 impl std::error::Error for CommitError {}
 
+/// Why a record of values from `toJson` cannot be stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordError {
+    /// The key whose value failed (`None`: the record itself is malformed).
+    pub key: Option<JsString>,
+    pub message: String,
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.key {
+            Some(k) => write!(f, "Cannot store key {k:?}: matter.js could not read it back ({})", self.message),
+            None => write!(f, "Cannot store this record: {}", self.message),
+        }
+    }
+}
+
+impl std::error::Error for RecordError {}
+
+/// The update op for a record of values as matter.js's `toJson` wrote it (the `values` of
+/// one op). Each value is stored as `fromJson` will read it back; a value `fromJson` could
+/// not read (e.g. a string that looks like an unknown marker) is refused here, before
+/// anything is logged. The line keeps `toJson`'s exact bytes.
+pub fn upd_from_json(context: JsString, record: &[u8]) -> Result<Op, RecordError> {
+    let members = object_members(record).map_err(|e| RecordError { key: None, message: e.to_string() })?;
+    let mut values = Vec::with_capacity(members.len());
+    let mut canonical = true;
+    for (key, raw) in members {
+        let value = Encoded::from_json(raw).map_err(|e| RecordError { key: Some(key.clone()), message: e.to_string() })?;
+        canonical &= value.bytes() == raw;
+        values.push((key, value));
+    }
+    let written = (!canonical).then(|| Arc::from(record));
+    Ok(Op::Upd { key: context, values, written })
+}
+
 /// Appends the commit's JSON line (without the trailing newline) exactly as matter.js writes it.
 pub fn serialize_commit(out: &mut Vec<u8>, ts: f64, ops: &[Op]) {
     out.extend_from_slice(b"{\"ts\":");
@@ -70,19 +121,15 @@ pub fn serialize_commit(out: &mut Vec<u8>, ts: f64, ops: &[Op]) {
             out.push(b',');
         }
         match op {
-            Op::Upd { key, values } => {
+            Op::Upd { key, values, written } => {
                 out.extend_from_slice(b"{\"op\":\"upd\",\"key\":");
                 write_js_string(out, key);
-                out.extend_from_slice(b",\"values\":{");
-                for (j, (k, v)) in values.iter().enumerate() {
-                    if j > 0 {
-                        out.push(b',');
-                    }
-                    write_js_string(out, k);
-                    out.push(b':');
-                    out.extend_from_slice(v.bytes());
+                out.extend_from_slice(b",\"values\":");
+                match written {
+                    Some(raw) => out.extend_from_slice(raw),
+                    None => write_values(out, values),
                 }
-                out.extend_from_slice(b"}}");
+                out.push(b'}');
             }
             Op::Del { key, values } => {
                 out.extend_from_slice(b"{\"op\":\"del\",\"key\":");
@@ -104,39 +151,89 @@ pub fn serialize_commit(out: &mut Vec<u8>, ts: f64, ops: &[Op]) {
     out.extend_from_slice(b"]}");
 }
 
+/// Appends `{"k":v,…}` for stored values.
+pub fn write_values(out: &mut Vec<u8>, values: &[(JsString, Encoded)]) {
+    out.push(b'{');
+    for (j, (k, v)) in values.iter().enumerate() {
+        if j > 0 {
+            out.push(b',');
+        }
+        write_js_string(out, k);
+        out.push(b':');
+        out.extend_from_slice(v.bytes());
+    }
+    out.push(b'}');
+}
+
 /// Parses one WAL line, validating it as strictly as matter.js does. A bare array of ops
 /// (the legacy format) is accepted with `ts = 0`.
 ///
 /// Lines as matter.js (or we) write them take a fast path that copies each value's bytes
 /// after a validating scan; anything unusual goes through the full decoder, which defines
-/// the semantics.
+/// the semantics: `fromJson(line)` then matter.js's validation, except that a key whose
+/// value is `undefined` stays in its op (the reviver would delete it, so matter.js's replay
+/// keeps the key's previous value): applying the op removes the key, as `set(k, undefined)`
+/// did when it was written (see the README's table of differences).
 pub fn deserialize_commit(line: &[u8]) -> Result<Commit, CommitError> {
-    if let Some(commit) = fast_commit(line) {
-        return Ok(commit);
+    match fast_commit(line) {
+        Some(commit) => Ok(commit),
+        None => full_commit(line),
     }
-    let parsed = parse_value(line).map_err(|e| CommitError(format!("invalid JSON: {e}")))?;
+}
+
+/// The full decoder: the definition of what a line means.
+fn full_commit(line: &[u8]) -> Result<Commit, CommitError> {
+    let parsed = parse_plain(line).map_err(invalid)?;
+    decode_commit(parsed, true)
+}
+
+fn invalid(e: JsonError) -> CommitError {
+    CommitError(format!("invalid JSON: {e}"))
+}
+
+/// `v` revived (when `pending`: it is a plain `JSON.parse` result the reviver has yet to
+/// walk; a value a reviver returned is not walked again).
+fn revived(v: Value, pending: bool) -> Result<Value, CommitError> {
+    if pending {
+        revive(v).map_err(invalid)
+    } else {
+        Ok(v)
+    }
+}
+
+/// matter.js's `deserializeCommit` on what `fromJson(line)` gives.
+fn decode_commit(parsed: Value, pending: bool) -> Result<Commit, CommitError> {
     match parsed {
-        Value::Array(items) => Ok(Commit { ts: 0.0, ops: convert_ops(items)? }),
+        Value::Array(items) => Ok(Commit { ts: 0.0, ops: convert_ops(items, pending)? }),
         Value::Object(obj) => {
             let mut ts = None;
             let mut ops = None;
             for (k, v) in obj.into_entries() {
-                match k.as_str() {
-                    "ts" => ts = Some(v),
-                    "ops" => ops = Some(v),
-                    _ => {}
+                if k == "ts" {
+                    ts = Some(revived(v, pending)?);
+                } else if k == "ops" {
+                    ops = Some(v);
+                } else {
+                    // Revived for its errors only (fromJson revives every member).
+                    revived(v, pending)?;
                 }
             }
             let ts = match ts {
                 Some(Value::Number(n)) => n,
                 _ => return Err(CommitError("WAL commit `ts` is missing or not a number".into())),
             };
+            let not_array = || CommitError("WAL commit `ops` is missing or not an array".into());
             let ops = match ops {
-                Some(Value::Array(items)) => convert_ops(items)?,
-                _ => return Err(CommitError("WAL commit `ops` is missing or not an array".into())),
+                Some(Value::Array(items)) => convert_ops(items, pending)?,
+                Some(other) if pending => match revive(other).map_err(invalid)? {
+                    Value::Array(items) => convert_ops(items, false)?,
+                    _ => return Err(not_array()),
+                },
+                _ => return Err(not_array()),
             };
             Ok(Commit { ts, ops })
         }
+        other if pending => decode_commit(revive(other).map_err(invalid)?, false),
         _ => Err(CommitError("WAL commit is not an object".into())),
     }
 }
@@ -179,15 +276,17 @@ fn fast_op(c: &mut Cursor<'_>) -> Option<Op> {
             "values" if !seen_values => {
                 seen_values = true;
                 if c.eat_peek(b'{') {
-                    let mut values: Vec<(String, Encoded)> = Vec::new();
+                    let mut values: Vec<(JsString, Encoded)> = Vec::new();
                     let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+                    let mut order = KeyOrder::default();
                     c.object(|c, k| {
-                        // Duplicate members: JSON.parse semantics, left to the full decoder.
-                        if !seen.insert(k) {
+                        // Duplicate members and keys out of JavaScript's order: JSON.parse
+                        // semantics, left to the full decoder.
+                        if !seen.insert(k) || !order.follows(k) {
                             return None;
                         }
                         match c.value()? {
-                            Scanned::Canonical(e) => values.push((k.to_string(), e)),
+                            Scanned::Canonical(e) => values.push((JsString::from(k), e)),
                             Scanned::Raw(_) => return None,
                         }
                         Some(())
@@ -196,7 +295,7 @@ fn fast_op(c: &mut Cursor<'_>) -> Option<Op> {
                 } else {
                     let mut keys = Vec::new();
                     c.array(|c| {
-                        keys.push(c.plain_str()?.to_string());
+                        keys.push(JsString::from(c.plain_str()?));
                         Some(())
                     })?;
                     del = Some(keys);
@@ -207,29 +306,75 @@ fn fast_op(c: &mut Cursor<'_>) -> Option<Op> {
         }
         Some(())
     })?;
-    let key = key?.to_string();
+    let key = JsString::from(key?);
     match (kind?, upd, del) {
-        ("upd", Some(values), None) => Some(Op::Upd { key, values }),
+        ("upd", Some(values), None) => Some(Op::upd(key, values)),
         ("del", None, keys) => Some(Op::Del { key, values: keys }),
         _ => None,
     }
 }
 
-fn convert_ops(items: Vec<Value>) -> Result<Vec<Op>, CommitError> {
-    items.into_iter().enumerate().map(|(i, v)| convert_op(i, v)).collect()
+/// Checks that keys come in JavaScript's property order: array indices ascending, then
+/// the other keys (which keep their order).
+#[derive(Default)]
+struct KeyOrder {
+    last_index: Option<u32>,
+    seen_named: bool,
 }
 
-fn convert_op(index: usize, v: Value) -> Result<Op, CommitError> {
-    let Value::Object(obj) = v else {
-        return Err(CommitError(format!("WAL op[{index}] is not an object")));
+impl KeyOrder {
+    fn follows(&mut self, key: &str) -> bool {
+        match crate::value::array_index(key) {
+            Some(i) if self.seen_named || self.last_index.is_some_and(|l| l >= i) => false,
+            Some(i) => {
+                self.last_index = Some(i);
+                true
+            }
+            None => {
+                self.seen_named = true;
+                true
+            }
+        }
+    }
+}
+
+fn convert_ops(items: Vec<Value>, pending: bool) -> Result<Vec<Op>, CommitError> {
+    items.into_iter().enumerate().map(|(i, v)| convert_op(i, v, pending)).collect()
+}
+
+/// One op of a `JSON.parse`d line: revived as `fromJson` would, then validated like
+/// matter.js's `deserializeCommit`.
+fn convert_op(index: usize, v: Value, pending: bool) -> Result<Op, CommitError> {
+    // An object is revived member by member (below); anything else as a whole, and what
+    // the reviver returned is not walked again.
+    let (obj, pending) = match v {
+        Value::Object(obj) => (obj, pending),
+        other => match revived(other, pending)? {
+            Value::Object(obj) => (obj, false),
+            _ => return Err(CommitError(format!("WAL op[{index}] is not an object"))),
+        },
     };
     let (mut kind, mut key, mut values) = (None, None, None);
     for (k, v) in obj.into_entries() {
-        match k.as_str() {
-            "op" => kind = Some(v),
-            "key" => key = Some(v),
-            "values" => values = Some(v),
-            _ => {}
+        if k == "values" {
+            values = Some(match v {
+                // The members keep `undefined` (our difference from the reviver).
+                Value::Object(members) => {
+                    let mut kept = Vec::new();
+                    for (name, member) in members.into_entries() {
+                        kept.push((name, revived(member, pending)?));
+                    }
+                    Value::Object(JsObject::from_ordered(kept))
+                }
+                other => revived(other, pending)?,
+            });
+        } else {
+            let revived = revived(v, pending)?;
+            if k == "op" {
+                kind = Some(revived);
+            } else if k == "key" {
+                key = Some(revived);
+            }
         }
     }
     let Some(Value::String(key)) = key else {
@@ -237,10 +382,20 @@ fn convert_op(index: usize, v: Value) -> Result<Op, CommitError> {
     };
     match kind {
         Some(Value::String(s)) if s == "upd" => match values {
-            Some(Value::Object(values)) => Ok(Op::Upd {
+            Some(Value::Object(values)) => {
+                Ok(Op::upd(key, values.into_entries().into_iter().map(|(k, v)| (k, Encoded::from_value(&v))).collect()))
+            }
+            // matter.js's `Object.assign(context, values)` with a revived Map copies nothing,
+            // with bytes their indices; anything else is not a record.
+            Some(Value::Map(_)) => Ok(Op::upd(key, Vec::new())),
+            Some(Value::Bytes(bytes)) => Ok(Op::upd(
                 key,
-                values: values.into_entries().into_iter().map(|(k, v)| (k, Encoded::from_value(&v))).collect(),
-            }),
+                bytes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| (JsString::from(i.to_string()), Encoded::from_value(&Value::Number(*b as f64))))
+                    .collect(),
+            )),
             _ => Err(CommitError(format!("WAL op[{index}] upd `values` is not an object"))),
         },
         Some(Value::String(s)) if s == "del" => match values {
@@ -264,9 +419,8 @@ fn convert_op(index: usize, v: Value) -> Result<Op, CommitError> {
         other => Err(CommitError(format!(
             "WAL op[{index}] has unknown op kind `{}`",
             match other {
-                Some(Value::String(s)) => s,
                 None | Some(Value::Undefined) => "undefined".into(),
-                Some(v) => format!("{v:?}"),
+                Some(v) => js_to_string(&v).to_string(),
             }
         ))),
     }
@@ -306,12 +460,16 @@ mod tests {
         Encoded::from_value(&Value::String(v.into()))
     }
 
+    fn del(key: &str, keys: Option<Vec<&str>>) -> Op {
+        Op::Del { key: key.into(), values: keys.map(|k| k.into_iter().map(JsString::from).collect()) }
+    }
+
     #[test]
     fn serializes_like_matter_js() {
         let ops = vec![
-            Op::Upd { key: "a.b".into(), values: vec![("k".into(), s("v")), ("n".into(), Encoded::from_value(&Value::Number(1.5)))] },
-            Op::Del { key: "a.b".into(), values: Some(vec!["k".into()]) },
-            Op::Del { key: "c".into(), values: None },
+            Op::upd("a.b", vec![("k".into(), s("v")), ("n".into(), Encoded::from_value(&Value::Number(1.5)))]),
+            del("a.b", Some(vec!["k"])),
+            del("c", None),
         ];
         let mut out = Vec::new();
         serialize_commit(&mut out, 1700000000000.0, &ops);
@@ -324,8 +482,8 @@ mod tests {
     #[test]
     fn round_trips_through_the_parser() {
         let ops = vec![
-            Op::Upd { key: "x".into(), values: vec![("b".into(), Encoded::from_value(&Value::BigInt("-12".into())))] },
-            Op::Del { key: "".into(), values: None },
+            Op::upd("x", vec![("b".into(), Encoded::from_value(&Value::BigInt("-12".into())))]),
+            del("", None),
         ];
         let mut out = Vec::new();
         serialize_commit(&mut out, 42.0, &ops);
@@ -366,5 +524,101 @@ mod tests {
         assert_eq!(parse_segment_filename("00000002.jsonl.gz"), Some((2, true)));
         assert_eq!(parse_segment_filename("00000002.jsonl.gz.tmp"), None);
         assert_eq!(parse_segment_filename("0002.jsonl"), None);
+    }
+
+    mod fast_equals_full {
+        use super::super::{fast_commit, full_commit};
+        use crate::json_write::{write_js_string, write_value, write_value_pretty};
+        use crate::jsstr::JsString;
+        use crate::test_values::{any_key, any_value};
+        use crate::value::Value;
+        use proptest::prelude::*;
+
+        /// One member value as it may appear in a line: as toJson writes it, pretty-printed,
+        /// or a marker string (canonical or not, revivable or not).
+        fn member_text() -> impl Strategy<Value = String> {
+            prop_oneof![
+                4 => any_value().prop_map(|v| { let mut o = Vec::new(); write_value(&mut o, &v); String::from_utf8(o).unwrap() }),
+                1 => any_value().prop_map(|v| { let mut o = Vec::new(); write_value_pretty(&mut o, &v, 3); String::from_utf8(o).unwrap() }),
+                1 => prop::sample::select(vec![
+                    r#""{\"__object__\":\"Undefined\"}""#.to_string(),
+                    r#""{\"__object__\":\"BigInt\",\"__value__\":\"007\"}""#.to_string(),
+                    r#""{\"__object__\":\"Foo\"}""#.to_string(),
+                    r#""{\"__object__\":\"Interval\",\"__value__\":5}""#.to_string(),
+                    r#""\ud800\u0041""#.to_string(),
+                    "1.0".to_string(),
+                    "-0".to_string(),
+                ]),
+            ]
+        }
+
+        fn quoted(k: &JsString) -> String {
+            let mut o = Vec::new();
+            write_js_string(&mut o, k);
+            String::from_utf8(o).unwrap()
+        }
+
+        /// A line with arbitrary members (duplicates allowed) in its ops.
+        fn any_line() -> impl Strategy<Value = String> {
+            let member = (prop_oneof![any_key(), Just(JsString::from("dup"))], member_text());
+            let op = prop_oneof![
+                (any_key(), prop::collection::vec(member, 0..5)).prop_map(|(ctx, members)| {
+                    let body: Vec<String> = members.iter().map(|(k, v)| format!("{}:{v}", quoted(k))).collect();
+                    format!(r#"{{"op":"upd","key":{},"values":{{{}}}}}"#, quoted(&ctx), body.join(","))
+                }),
+                (any_key(), prop::option::of(prop::collection::vec(any_key(), 0..3))).prop_map(|(ctx, keys)| match keys {
+                    Some(keys) => format!(
+                        r#"{{"op":"del","key":{},"values":[{}]}}"#,
+                        quoted(&ctx),
+                        keys.iter().map(quoted).collect::<Vec<_>>().join(",")
+                    ),
+                    None => format!(r#"{{"op":"del","key":{}}}"#, quoted(&ctx)),
+                }),
+            ];
+            (any::<u32>(), prop::collection::vec(op, 0..4), any::<bool>()).prop_map(|(ts, ops, spaced)| {
+                let sep = if spaced { ", " } else { "," };
+                format!(r#"{{"ts":{ts},"ops":[{}]}}"#, ops.join(sep))
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig {
+                cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(512),
+                ..ProptestConfig::default()
+            })]
+
+            /// Whatever the fast path answers, the full decoder answers the same.
+            #[test]
+            fn fast_line_decoder_equals_full(line in any_line()) {
+                if let Some(fast) = fast_commit(line.as_bytes()) {
+                    prop_assert_eq!(Ok(fast), full_commit(line.as_bytes()), "{}", line);
+                }
+            }
+
+            /// Lines as matter.js writes them take the fast path.
+            #[test]
+            fn written_lines_take_the_fast_path(values in prop::collection::vec((any_key(), any_value()), 0..4)) {
+                let values: Vec<(JsString, Value)> = values.into_iter().filter(|(_, v)| !matches!(v, Value::Undefined)).collect();
+                let mut text = String::from(r#"{"ts":1,"ops":[{"op":"upd","key":"a","values":{"#);
+                let mut seen = std::collections::HashSet::new();
+                let mut first = true;
+                for (k, v) in &values {
+                    if !seen.insert(k.clone()) { continue; }
+                    let mut o = Vec::new();
+                    write_value(&mut o, v);
+                    let canonical = crate::encoded::Encoded::from_json(&o).map(|e| e.bytes() == o.as_slice()).unwrap_or(false);
+                    let index_key = crate::value::array_index(k).is_some();
+                    let escaped = quoted(k).contains('\\');
+                    // (Map markers are canonical too, but always re-encoded: they are rare.)
+                    let map = String::from_utf8_lossy(&o).contains(r#"\"__object__\":\"Map"#);
+                    if !canonical || index_key || escaped || map { continue; }
+                    if !first { text.push(','); }
+                    first = false;
+                    text.push_str(&format!("{}:{}", quoted(k), String::from_utf8(o).unwrap()));
+                }
+                text.push_str("}}]}");
+                prop_assert!(fast_commit(text.as_bytes()).is_some(), "{}", text);
+            }
+        }
     }
 }

@@ -169,11 +169,11 @@ impl Engine {
         });
         let (tx, rx) = mpsc::channel();
         let writer_shared = shared.clone();
-        let writer_thread = std::thread::Builder::new()
-            .name("wal-writer".into())
-            .spawn(move || run_writer(writer_shared, rx, notify))?;
+        // The threads report inside the span the engine was opened in (the binding routes a
+        // driver's log events by it) and get the stack deep values need.
+        let writer_thread = crate::spawn_engine_thread("wal-writer", move || run_writer(writer_shared, rx, notify))?;
         let maint_shared = shared.clone();
-        let maintainer = std::thread::Builder::new().name("wal-maintenance".into()).spawn(move || run_maintenance(maint_shared))?;
+        let maintainer = crate::spawn_engine_thread("wal-maintenance", move || run_maintenance(maint_shared))?;
         if shared.options.compress_log {
             shared.request_compress();
         }
@@ -355,7 +355,7 @@ fn load_state(dir: &Path, wal_dir: &Path) -> Result<(State, Option<CommitId>), E
     let peeked = snapshot::peek_commit_id(dir, "snapshot");
     let prefetch = peeked.map(|id| {
         let wal_dir = wal_dir.to_path_buf();
-        std::thread::spawn(move || {
+        crate::spawn_engine_thread("wal-prefetch", move || {
             let mut commits = Vec::new();
             read_commits(&wal_dir, Some(id), |c| {
                 commits.push(c);
@@ -364,6 +364,11 @@ fn load_state(dir: &Path, wal_dir: &Path) -> Result<(State, Option<CommitId>), E
             .map(|_| commits)
         })
     });
+    let prefetch = match prefetch {
+        Some(Ok(handle)) => Some(handle),
+        Some(Err(e)) => return Err(storage(format!("Cannot start the WAL reader thread: {e}"))),
+        None => None,
+    };
     match snapshot::load(dir, "snapshot") {
         Ok(Some(s)) => {
             check_contiguous(wal_dir, &segments, s.commit_id.segment).map_err(|m| storage(format!("Cannot load WAL: {m}")))?;
@@ -577,7 +582,7 @@ mod tests {
     use std::sync::mpsc;
 
     fn set(key: &str, n: f64) -> Vec<Op> {
-        vec![Op::Upd { key: "ctx".into(), values: vec![(key.into(), Encoded::from_value(&Value::Number(n)))] }]
+        vec![Op::upd("ctx", vec![(key.into(), Encoded::from_value(&Value::Number(n)))])]
     }
 
     fn num(e: &Engine, key: &str) -> Option<f64> {

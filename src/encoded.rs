@@ -4,15 +4,18 @@
 //! copy instead of building trees. Reads decode on demand (and the binding caches the JS
 //! value it built).
 //!
-//! Bytes read from disk are accepted as they are only when they are *canonical*: exactly
-//! what `toJson(fromJson(text))` would print (no revivable marker strings, no duplicate or
-//! out-of-order keys, numbers and escapes as `JSON.stringify` writes them). Anything else
-//! goes through the full decoder and is re-encoded, so the in-memory state always equals
-//! what matter.js's driver would hold after a reload.
+//! Every `Encoded` is *canonical*: exactly what `toJson(fromJson(text))` prints for the text
+//! it came from (no revivable marker strings, no duplicate or out-of-order keys, no
+//! `undefined` properties, numbers and escapes as `JSON.stringify` writes them), so the
+//! in-memory state always equals what matter.js's driver would hold after a reload. Two
+//! deliberate exceptions: a top-level `undefined` (a key set to `undefined` stays present
+//! with that value) and a legacy `Interval` marker, kept verbatim because the NaN it stands
+//! for has no JSON form (see [`Value::Interval`]). Text that is already canonical is only
+//! validated and copied; anything else goes through the full decoder and is re-encoded.
 
 use std::sync::Arc;
 
-use crate::json_read::{parse_stored, parse_value, JsonError};
+use crate::json_read::{parse_value, JsonError, MAX_DEPTH};
 use crate::json_write::{write_number, write_value};
 use crate::value::{array_index, Value};
 
@@ -20,8 +23,6 @@ use crate::value::{array_index, Value};
 const UNDEFINED: &[u8] = br#""{\"__object__\":\"Undefined\"}""#;
 /// How every revivable marker string starts on the wire.
 const MARKER_PREFIX: &[u8] = br#""{\"__object__\":"#;
-/// Deepest nesting the scanner follows (the full decoder's limit is the same order).
-const MAX_DEPTH: usize = 128;
 
 thread_local! {
     /// Encoding buffer reused by every value built on this thread.
@@ -33,17 +34,13 @@ thread_local! {
 pub struct Encoded(Arc<[u8]>);
 
 impl Encoded {
+    /// The stored form of a value (as `fromJson` produced it, or `undefined`).
     pub fn from_value(v: &Value) -> Encoded {
         SCRATCH.with_borrow_mut(|out| {
             out.clear();
             write_value(out, v);
             Encoded(Arc::from(&out[..]))
         })
-    }
-
-    /// Wraps bytes produced by our own encoder (already canonical).
-    pub fn from_encoder(bytes: &[u8]) -> Encoded {
-        Encoded(Arc::from(bytes))
     }
 
     pub fn undefined() -> Encoded {
@@ -67,36 +64,28 @@ impl Encoded {
     /// The value tree. Encoded values are canonical by construction, so this cannot fail
     /// short of a bug; a failure reads as `undefined` rather than crashing the process.
     pub fn decode(&self) -> Value {
-        parse_stored(&self.0).unwrap_or(Value::Undefined)
+        parse_value(&self.0).unwrap_or(Value::Undefined)
     }
 
-    /// A value from JSON text on disk (compact or pretty-printed), normalized as matter.js's
-    /// reload would. `None` when it revives to `undefined`: JSON.parse's reviver deletes such
-    /// properties, so the key is absent after a reload.
-    pub fn from_disk(raw: &[u8]) -> Result<Option<Encoded>, JsonError> {
-        Self::from_disk_checked(raw, false)
-    }
-
-    /// [`Encoded::from_disk`] for text already known to be valid UTF-8 (e.g. a serde
-    /// `RawValue`), skipping that check.
-    pub fn from_disk_str(raw: &str) -> Result<Option<Encoded>, JsonError> {
-        Self::from_disk_checked(raw.as_bytes(), true)
-    }
-
-    fn from_disk_checked(raw: &[u8], utf8_known: bool) -> Result<Option<Encoded>, JsonError> {
+    /// The stored form of `fromJson(text)` for one value's JSON text (compact or
+    /// pretty-printed, from disk or from `JSON.stringify`): what matter.js holds after a
+    /// reload. A text reviving to `undefined` as a whole gives [`Encoded::undefined`];
+    /// `undefined` deeper inside is dropped (properties) or kept as a hole (array elements),
+    /// as the reviver does. Errors are those `fromJson` would throw.
+    pub fn from_json(raw: &[u8]) -> Result<Encoded, JsonError> {
         // Built in a reused buffer and copied once into an exactly sized allocation: loading
         // hundreds of thousands of values leaves no trail of freed buffers between them.
         let fast = SCRATCH.with_borrow_mut(|out| {
             out.clear();
-            matches!(scan(raw, out, utf8_known), Ok(true)).then(|| Encoded(Arc::from(&out[..])))
+            matches!(scan(raw, out), Ok(true)).then(|| Encoded(Arc::from(&out[..])))
         });
         if let Some(e) = fast {
-            return Ok(Some(e));
+            return Ok(e);
         }
-        match parse_value(raw)? {
-            Value::Undefined => Ok(None),
-            v => Ok(Some(Encoded::from_value(&v))),
-        }
+        Ok(match parse_value(raw)? {
+            Value::Undefined => Encoded::undefined(),
+            v => Encoded::from_value(&v),
+        })
     }
 }
 
@@ -104,13 +93,13 @@ impl Encoded {
 /// `Ok(true)`: the copy is exactly `toJson(fromJson(input))`. `Ok(false)`: valid, but
 /// needs the full decoder. `Err`: not JSON (or nested beyond `MAX_DEPTH`).
 pub fn compact_canonical(input: &[u8], out: &mut Vec<u8>) -> Result<bool, ()> {
-    scan(input, out, false)
+    scan(input, out)
 }
 
-fn scan(input: &[u8], out: &mut Vec<u8>, utf8_known: bool) -> Result<bool, ()> {
-    let mut s = Scanner { s: input, i: 0, out, canonical: true, utf8_known };
+fn scan(input: &[u8], out: &mut Vec<u8>) -> Result<bool, ()> {
+    let mut s = Scanner { s: input, i: 0, out, canonical: true, keys: Vec::new(), utf8_known: false };
     s.ws();
-    s.value(0)?;
+    s.value()?;
     s.ws();
     if s.i != input.len() {
         return Err(());
@@ -123,9 +112,25 @@ struct Scanner<'a, 'o> {
     i: usize,
     out: &'o mut Vec<u8>,
     canonical: bool,
+    /// Keys of the objects being scanned, innermost last, as ranges of `out` (to spot
+    /// duplicates and non-JavaScript order).
+    keys: Vec<(usize, usize)>,
     /// The input is known to be UTF-8; skip validating strings.
     utf8_known: bool,
 }
+
+/// A container being scanned.
+struct Level {
+    object: bool,
+    /// Where this object's keys start in `Scanner::keys`.
+    keys_from: usize,
+    last_index: Option<u32>,
+    seen_named: bool,
+}
+
+/// Objects with more keys than this are left to the full decoder (duplicate checks would
+/// be quadratic; attribute state has small objects).
+const MAX_FAST_KEYS: usize = 64;
 
 impl Scanner<'_, '_> {
     fn ws(&mut self) {
@@ -148,20 +153,92 @@ impl Scanner<'_, '_> {
         }
     }
 
-    fn value(&mut self, depth: usize) -> Result<(), ()> {
-        if depth > MAX_DEPTH {
+    /// One value, containers walked with an explicit stack (any depth up to `MAX_DEPTH`).
+    fn value(&mut self) -> Result<(), ()> {
+        let mut stack: Vec<Level> = Vec::new();
+        loop {
+            self.ws();
+            match self.peek().ok_or(())? {
+                open @ (b'{' | b'[') => {
+                    self.expect(open)?;
+                    self.ws();
+                    let close = if open == b'{' { b'}' } else { b']' };
+                    if self.peek() == Some(close) {
+                        self.expect(close)?;
+                    } else {
+                        if stack.len() >= MAX_DEPTH {
+                            return Err(());
+                        }
+                        stack.push(Level { object: open == b'{', keys_from: self.keys.len(), last_index: None, seen_named: false });
+                        if open == b'{' {
+                            self.member_key(stack.last_mut().expect("just pushed"))?;
+                        }
+                        continue;
+                    }
+                }
+                // An `undefined` array element (a hole) is written as the Undefined marker,
+                // and so is a whole value that is `undefined`; as a property it is deleted.
+                b'"' => self.string(stack.last().is_none_or(|l| !l.object))?,
+                b't' => self.literal(b"true")?,
+                b'f' => self.literal(b"false")?,
+                b'n' => self.literal(b"null")?,
+                b'-' | b'0'..=b'9' => self.number()?,
+                _ => return Err(()),
+            }
+            // After a value: continue the innermost container or close it.
+            loop {
+                // (Whitespace after a top-level value belongs to the caller.)
+                let Some(level) = stack.last_mut() else { return Ok(()) };
+                self.ws();
+                match (level.object, self.peek()) {
+                    (_, Some(b',')) => {
+                        self.expect(b',')?;
+                        if level.object {
+                            self.ws();
+                            self.member_key(level)?;
+                        }
+                        break;
+                    }
+                    (false, Some(b']')) | (true, Some(b'}')) => {
+                        self.expect(if level.object { b'}' } else { b']' })?;
+                        self.keys.truncate(level.keys_from);
+                        stack.pop();
+                    }
+                    _ => return Err(()),
+                }
+            }
+        }
+    }
+
+    /// `"key":` inside the object `level`.
+    fn member_key(&mut self, level: &mut Level) -> Result<(), ()> {
+        let start = self.out.len();
+        if self.peek() != Some(b'"') {
             return Err(());
         }
-        match self.peek().ok_or(())? {
-            b'{' => self.object(depth),
-            b'[' => self.array(depth),
-            b'"' => self.string().map(|_| ()),
-            b't' => self.literal(b"true"),
-            b'f' => self.literal(b"false"),
-            b'n' => self.literal(b"null"),
-            b'-' | b'0'..=b'9' => self.number(),
-            _ => Err(()),
+        self.string(false)?;
+        let key = (start, self.out.len());
+        let text = &self.out[key.0 + 1..key.1 - 1];
+        match std::str::from_utf8(text).ok().and_then(array_index) {
+            Some(idx) => {
+                if level.seen_named || level.last_index.is_some_and(|l| l >= idx) {
+                    self.canonical = false;
+                }
+                level.last_index = Some(idx);
+            }
+            None => level.seen_named = true,
         }
+        let siblings = &self.keys[level.keys_from..];
+        if siblings.len() < MAX_FAST_KEYS {
+            if siblings.iter().any(|k| self.out[k.0..k.1] == self.out[key.0..key.1]) {
+                self.canonical = false;
+            }
+        } else {
+            self.canonical = false;
+        }
+        self.keys.push(key);
+        self.ws();
+        self.expect(b':')
     }
 
     fn literal(&mut self, word: &[u8]) -> Result<(), ()> {
@@ -174,79 +251,16 @@ impl Scanner<'_, '_> {
         }
     }
 
-    fn array(&mut self, depth: usize) -> Result<(), ()> {
-        self.expect(b'[')?;
-        self.ws();
-        if self.peek() == Some(b']') {
-            return self.expect(b']');
-        }
-        loop {
-            self.ws();
-            self.value(depth + 1)?;
-            self.ws();
-            match self.peek() {
-                Some(b',') => self.expect(b',')?,
-                Some(b']') => return self.expect(b']'),
-                _ => return Err(()),
-            }
-        }
-    }
-
-    fn object(&mut self, depth: usize) -> Result<(), ()> {
-        self.expect(b'{')?;
-        self.ws();
-        if self.peek() == Some(b'}') {
-            return self.expect(b'}');
-        }
-        // Keys as ranges of `out`, to spot duplicates and non-JavaScript order.
-        let mut keys: Vec<(usize, usize)> = Vec::new();
-        let mut last_index: Option<u32> = None;
-        let mut seen_named = false;
-        loop {
-            self.ws();
-            let start = self.out.len();
-            self.string()?;
-            let key = (start, self.out.len());
-            let text = &self.out[key.0 + 1..key.1 - 1];
-            match std::str::from_utf8(text).ok().and_then(array_index) {
-                Some(idx) => {
-                    if seen_named || last_index.is_some_and(|l| l >= idx) {
-                        self.canonical = false;
-                    }
-                    last_index = Some(idx);
-                }
-                None => seen_named = true,
-            }
-            if keys.len() < 64 {
-                if keys.iter().any(|k| self.out[k.0..k.1] == self.out[key.0..key.1]) {
-                    self.canonical = false;
-                }
-            } else {
-                // Large objects are rare in attribute state; leave them to the full decoder.
-                self.canonical = false;
-            }
-            keys.push(key);
-            self.ws();
-            self.expect(b':')?;
-            self.ws();
-            self.value(depth + 1)?;
-            self.ws();
-            match self.peek() {
-                Some(b',') => self.expect(b',')?,
-                Some(b'}') => return self.expect(b'}'),
-                _ => return Err(()),
-            }
-        }
-    }
-
     /// Copies a string literal, validating it; flags escapes `JSON.stringify` would not
     /// write and marker strings the reviver would turn into other values.
-    fn string(&mut self) -> Result<(), ()> {
+    fn string(&mut self, undefined_ok: bool) -> Result<(), ()> {
         let start = self.i;
         if self.peek() != Some(b'"') {
             return Err(());
         }
         self.i += 1;
+        // The previous escape was a high surrogate, right before this point.
+        let mut high_escape_at: Option<usize> = None;
         loop {
             let b = *self.s.get(self.i).ok_or(())?;
             match b {
@@ -267,13 +281,20 @@ impl Scanner<'_, '_> {
                             if !hex.iter().all(u8::is_ascii_hexdigit) {
                                 return Err(());
                             }
-                            let code = u16::from_str_radix(std::str::from_utf8(hex).map_err(|_| ())?, 16).map_err(|_| ())?;
+                            let code = hex.iter().fold(0u32, |acc, &h| (acc << 4) | (h as char).to_digit(16).unwrap_or(0));
                             let short_form = matches!(code, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d);
                             let lower = hex.iter().all(|c| !c.is_ascii_uppercase());
-                            if code >= 0x20 || short_form || !lower {
+                            let surrogate = (0xd800..=0xdfff).contains(&code);
+                            // JSON.stringify escapes control characters and lone surrogates
+                            // (lowercase hex); a pair it writes as the character itself.
+                            let pair = (0xdc00..=0xdfff).contains(&code) && high_escape_at == Some(self.i);
+                            if (code >= 0x20 && !surrogate) || short_form || !lower || pair {
                                 self.canonical = false;
                             }
                             self.i += 6;
+                            if (0xd800..=0xdbff).contains(&code) {
+                                high_escape_at = Some(self.i);
+                            }
                         }
                         _ => return Err(()),
                     }
@@ -286,7 +307,7 @@ impl Scanner<'_, '_> {
         if !self.utf8_known && std::str::from_utf8(raw).is_err() {
             return Err(());
         }
-        if raw.starts_with(MARKER_PREFIX) && !canonical_marker(raw) {
+        if raw.starts_with(MARKER_PREFIX) && !canonical_marker(raw) && !(undefined_ok && raw == UNDEFINED) {
             self.canonical = false;
         }
         self.out.extend_from_slice(raw);
@@ -436,12 +457,15 @@ mod tests {
         assert_eq!(canon(r#"["{\"__object__\":\"BigInt\",\"__value__\":\"-12\"}","{\"__object__\":\"Uint8Array\",\"__value__\":\"00ff\"}"]"#).0, Ok(true));
         assert_eq!(canon("5e-7").0, Ok(true));
         assert_eq!(canon(r#"{"1":1,"2":2,"a":3}"#).0, Ok(true));
+        // undefined as a whole value and as an array element (a hole) is written as the marker
+        assert_eq!(canon(r#""{\"__object__\":\"Undefined\"}""#).0, Ok(true));
+        assert_eq!(canon(r#"[1,"{\"__object__\":\"Undefined\"}"]"#).0, Ok(true));
     }
 
     #[test]
     fn flags_what_a_reload_would_change() {
         for text in [
-            r#""{\"__object__\":\"Undefined\"}""#,                      // reviver deletes it
+            r#"{"a":"{\"__object__\":\"Undefined\"}"}"#,                // reviver deletes it
             r#""{\"__object__\":\"BigInt\",\"__value__\":\"01\"}""#, // re-encodes as 1
             r#""{\"__object__\":\"Uint8Array\",\"__value__\":\"AB\"}""#,
             r#""{\"__object__\":\"NodeId\",\"__value__\":\"5\"}""#, // legacy tag
@@ -465,24 +489,37 @@ mod tests {
         for text in ["", "{", "[1,]", "01", "1.", "\"\u{1}\"", "tru", "{\"a\" 1}", "[1] 2", "\"\\x\""] {
             assert_eq!(canon(text).0, Err(()), "{text:?}");
         }
-        let deep = "[".repeat(200) + &"]".repeat(200);
+        let deep = "[".repeat(MAX_DEPTH + 1) + "1" + &"]".repeat(MAX_DEPTH + 1);
         assert_eq!(canon(&deep).0, Err(()));
+        let deep_ok = "[".repeat(200) + &"]".repeat(200);
+        assert_eq!(canon(&deep_ok).0, Ok(true));
     }
 
     #[test]
-    fn from_disk_normalizes_like_a_reload() {
-        let e = Encoded::from_disk(br#"{"b":1,"a":"{\"__object__\":\"Undefined\"}","1":true}"#).unwrap().unwrap();
+    fn lone_surrogate_escapes_are_canonical_pairs_are_not() {
+        // node: JSON.stringify(["\ud800", "a\udc00", "\udbff\ud800"]) keeps the escapes.
+        assert_eq!(canon(r#"["\ud800","a\udc00","\udbff\ud800"]"#).0, Ok(true));
+        // A pair is written as the character itself; upper-case hex is never written.
+        assert_eq!(canon(r#""\ud83d\ude00""#).0, Ok(false));
+        assert_eq!(canon(r#""\uD800""#).0, Ok(false));
+        let e = Encoded::from_json(r#""\ud83d\ude00\uDC00""#.as_bytes()).unwrap();
+        assert_eq!(std::str::from_utf8(e.bytes()).unwrap(), r#""😀\udc00""#);
+    }
+
+    #[test]
+    fn from_json_normalizes_like_a_reload() {
+        let e = Encoded::from_json(br#"{"b":1,"a":"{\"__object__\":\"Undefined\"}","1":true}"#).unwrap();
         assert_eq!(std::str::from_utf8(e.bytes()).unwrap(), r#"{"1":true,"b":1}"#);
-        assert!(Encoded::from_disk(br#""{\"__object__\":\"Undefined\"}""#).unwrap().is_none());
-        assert!(Encoded::from_disk(b"{").is_err());
+        assert!(Encoded::from_json(br#""{\"__object__\":\"Undefined\"}""#).unwrap().is_undefined());
+        assert!(Encoded::from_json(b"{").is_err());
     }
 
     #[test]
     fn pretty_matches_the_value_printer() {
         let mut obj = JsObject::new();
-        obj.insert("list".into(), Value::Array(vec![Value::Number(1.0), Value::Object(JsObject::new()), Value::Array(vec![])]));
-        obj.insert("s".into(), Value::String("a{b}[c],:\"d\"".into()));
-        obj.insert("m".into(), Value::Map(vec![(Value::Number(1.0), Value::BigInt("2".into()))]));
+        obj.insert("list", Value::Array(vec![Value::Number(1.0), Value::Object(JsObject::new()), Value::Array(vec![])]));
+        obj.insert("s", Value::String("a{b}[c],:\"d\"".into()));
+        obj.insert("m", Value::Map(vec![(Value::Number(1.0), Value::BigInt("2".into()))]));
         let v = Value::Object(obj);
         for level in 0..4 {
             let mut expected = Vec::new();
@@ -503,7 +540,7 @@ mod tests {
 
 /// A single-pass reader over a JSON document for the fast paths of the commit-line and
 /// snapshot parsers: structure is walked here, values are validated and compacted by the
-/// same scanner `from_disk` uses, each byte looked at once. Any surprise returns `None` and
+/// same scanner `from_json` uses, each byte looked at once. Any surprise returns `None` and
 /// the caller falls back to the full decoder.
 pub struct Cursor<'a> {
     s: &'a [u8],
@@ -606,8 +643,8 @@ impl<'a> Cursor<'a> {
         let start = self.i;
         SCRATCH.with_borrow_mut(|out| {
             out.clear();
-            let mut sc = Scanner { s: self.s, i: self.i, out, canonical: true, utf8_known: self.utf8_known };
-            sc.value(0).ok()?;
+            let mut sc = Scanner { s: self.s, i: self.i, out, canonical: true, keys: Vec::new(), utf8_known: self.utf8_known };
+            sc.value().ok()?;
             self.i = sc.i;
             Some(if sc.canonical { Scanned::Canonical(Encoded(Arc::from(&out[..]))) } else { Scanned::Raw(&self.s[start..self.i]) })
         })

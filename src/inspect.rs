@@ -18,6 +18,7 @@ use crate::commit::{
     MAX_SEGMENT_LINES,
 };
 use crate::compress::compress_rotated;
+use crate::jsstr::JsStr;
 use crate::json_write::{write_js_string, write_number};
 use crate::lock::{self, DirLock, LockError, LockHolder};
 use crate::reader::{list_segments, read_commits, read_segment_bytes, scan_segments, segment_lines};
@@ -599,12 +600,14 @@ fn describe_target(target: Target) -> String {
 }
 
 /// True when context key `key` is `context` or below it (`""` matches everything).
-pub fn in_context(key: &str, context: &str) -> bool {
-    context.is_empty() || key == context || (key.len() > context.len() && key.starts_with(context) && key.as_bytes()[context.len()] == b'.')
+pub fn in_context(key: &JsStr, context: &JsStr) -> bool {
+    context.is_empty()
+        || key == context
+        || (key.len() > context.len() && key.starts_with(context) && key.as_bytes()[context.len()] == b'.')
 }
 
 /// The contexts of `data` at or below `context`.
-pub fn filter_context(data: &StoreData, context: &str) -> StoreData {
+pub fn filter_context(data: &StoreData, context: &JsStr) -> StoreData {
     if context.is_empty() {
         return data.clone();
     }
@@ -664,7 +667,7 @@ pub struct LogEntry {
 }
 
 /// True when `op` changes something at or below `context`.
-fn touches(op: &Op, context: &str) -> bool {
+fn touches(op: &Op, context: &JsStr) -> bool {
     match op {
         Op::Del { key, values: None } => in_context(key, context) || in_context(context, key),
         _ => in_context(op.context_key(), context),
@@ -699,7 +702,7 @@ pub fn log(dir: &Path, since: Option<f64>, context: &str, progress: Progress, mu
         if since.is_some_and(|s| c.commit.ts < s) {
             return true;
         }
-        let ops: Vec<Op> = c.commit.ops.into_iter().filter(|op| touches(op, context)).collect();
+        let ops: Vec<Op> = c.commit.ops.into_iter().filter(|op| touches(op, JsStr::new(context))).collect();
         if ops.is_empty() && !context.is_empty() {
             return true;
         }
@@ -727,7 +730,7 @@ pub fn render_log_line(entry: &LogEntry) -> String {
     for (i, op) in entry.ops.iter().take(LOG_MAX_OPS).enumerate() {
         out.push_str(if i == 0 { " " } else { "; " });
         match op {
-            Op::Upd { key, values } => {
+            Op::Upd { key, values, .. } => {
                 let _ = write!(out, "set {}", display_context(key));
                 for (k, v) in values {
                     out.push(' ');
@@ -765,11 +768,11 @@ pub fn render_log_json(entry: &LogEntry) -> String {
     String::from_utf8(out).expect("encoder writes UTF-8")
 }
 
-fn display_context(key: &str) -> String {
+fn display_context(key: &JsStr) -> String {
     if key.is_empty() {
         "(root)".into()
     } else {
-        key.into()
+        key.to_string()
     }
 }
 
@@ -1013,7 +1016,7 @@ pub fn human_bytes(n: u64) -> String {
     format!("{v:.1} {}", UNITS[unit])
 }
 
-fn js_string(s: &str) -> String {
+fn js_string(s: &JsStr) -> String {
     let mut out = Vec::with_capacity(s.len() + 2);
     write_js_string(&mut out, s);
     String::from_utf8(out).expect("escaper keeps UTF-8")
@@ -1021,11 +1024,12 @@ fn js_string(s: &str) -> String {
 
 /// A property key as JavaScript source would spell it: bare when it is an identifier or an
 /// array index, quoted otherwise.
-fn render_key(out: &mut String, key: &str) {
-    let ident = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+fn render_key(out: &mut String, key: &JsStr) {
+    let bytes = key.as_bytes();
+    let ident = bytes.first().is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_' || *c == b'$')
+        && bytes.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'$');
     if ident || array_index(key).is_some() {
-        out.push_str(key);
+        out.push_str(&key.to_string_lossy());
     } else {
         out.push_str(&js_string(key));
     }
@@ -1038,6 +1042,7 @@ pub fn render_value(out: &mut String, v: &Value) {
         Value::Undefined => out.push_str("undefined"),
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Interval(_) => out.push_str("NaN"),
         Value::Number(n) => {
             let mut buf = Vec::new();
             write_number(&mut buf, *n);
@@ -1300,7 +1305,7 @@ mod tests {
     use crate::lock::{LOCK_FILE, PID_FILE};
 
     fn upd(key: &str, k: &str, v: Value) -> Op {
-        Op::Upd { key: key.into(), values: vec![(k.into(), Encoded::from_value(&v))] }
+        Op::upd(key, vec![(k.into(), Encoded::from_value(&v))])
     }
 
     fn line(ts: f64, ops: &[Op]) -> String {

@@ -3,36 +3,44 @@
 //!
 //! `fromJson` is `JSON.parse` with a reviver that recognises marker strings (string values
 //! starting with `{"__object__":"` and ending with `}`) and turns them back into
-//! `undefined`, bigint, bytes, `Map` and a few legacy types. JavaScript details that matter
-//! for byte-exact round trips are reproduced here:
+//! `undefined`, bigint, bytes, `Map` and a few legacy types. Decoding happens in the same two
+//! steps JavaScript takes:
 //!
-//! * duplicate object keys: the last value wins, the key keeps its first position, and
-//!   array-index keys enumerate first in ascending order;
-//! * a property whose revived value is `undefined` is deleted (reviver semantics), while an
-//!   array element stays as a hole (`Value::Undefined`);
-//! * a value overwritten by a later duplicate key is never revived, so an invalid marker in
-//!   it is not an error (we revive eagerly but keep revive failures as deferred results);
-//! * the conversions behind each marker follow `BigInt()`, `Bytes.fromHex` and `new Map()`
-//!   as they behave on odd inputs.
+//! 1. [`parse_plain`] is `JSON.parse` without a reviver: any nesting depth up to
+//!    [`MAX_DEPTH`] without recursion, strings as JavaScript holds them (lone surrogates from
+//!    `\ud800` escapes included), duplicate object keys resolved as JavaScript does (the last
+//!    value wins, the key keeps its first position) and array-index keys enumerated first in
+//!    ascending order. A value overwritten by a later duplicate is gone before step 2, so an
+//!    invalid marker in it is never an error — as in JavaScript, where the reviver never sees it.
+//! 2. [`revive`] is the reviver's bottom-up walk: marker strings become the values they stand
+//!    for; a property whose revived value is `undefined` is deleted, an array element stays
+//!    as a hole (`Value::Undefined`). The conversions behind each marker follow `BigInt()`,
+//!    `Bytes.fromHex` and `new Map()` as they behave on odd inputs.
 //!
-//! Parsing goes straight from the text into [`Value`] through a serde visitor. The main
-//! crate may enable serde_json's `arbitrary_precision` feature; then numbers reach the
-//! visitor as a one-entry map holding the literal text, which is recognised here and
-//! parsed with Rust's correctly rounded `f64` parser (like `JSON.parse`).
+//! [`parse_value`] is both steps: `fromJson`.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
 
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-
+use crate::jsstr::{JsStr, JsString};
 use crate::json_write::{integral_f64_to_decimal, is_js_whitespace, js_to_string, BigDec};
 use crate::value::{array_index, JsObject, Value};
 
-/// Why a text could not be decoded: malformed JSON (serde_json's message with line and
-/// column), invalid UTF-8 (with the byte offset), or a marker `fromJson` would have thrown
-/// on (the JavaScript error's message, e.g. `Unknown object type: Foo`).
+/// Deepest nesting of arrays and objects accepted in one JSON text. matter.js's `toJson`
+/// cannot write more than a few thousand levels with Node's default stack (its
+/// `JSON.stringify` recurses), so this only stops hostile input; the tree operations that
+/// recurse (encoding, reviving, dropping) stay within the engine threads' stacks.
+pub const MAX_DEPTH: usize = 20_000;
+
+/// How many `Map` markers may nest inside each other (each level's text is escaped once
+/// more, so real data never gets near this).
+const MAX_MARKER_NESTING: u32 = 64;
+
+/// Why a text could not be decoded: malformed JSON (with the byte position), or a marker
+/// `fromJson` would have thrown on (the JavaScript error's message, e.g.
+/// `Unknown object type: Foo`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JsonError {
     message: String,
@@ -58,211 +66,331 @@ impl std::error::Error for JsonError {}
 
 /// Decodes `text` exactly as `fromJson(text)` would.
 pub fn parse_value(text: &[u8]) -> Result<Value, JsonError> {
-    let s = std::str::from_utf8(text).map_err(|e| {
-        JsonError::new(format!("invalid UTF-8 at byte offset {}", e.valid_up_to()))
-    })?;
-    parse_str(s, true, 0)
+    parse_nested(text, 0)
 }
 
-/// Decodes a value as held in memory rather than as read from disk: markers are revived,
-/// but an `undefined` object property is kept (matter.js keeps it until a reload; what
-/// comes from disk was already normalized when it was read).
-pub fn parse_stored(text: &[u8]) -> Result<Value, JsonError> {
-    KEEP_UNDEFINED.with(|k| k.set(true));
-    let result = parse_value(text);
-    KEEP_UNDEFINED.with(|k| k.set(false));
-    result
+fn parse_nested(text: &[u8], nesting: u32) -> Result<Value, JsonError> {
+    revive_nested(parse_plain(text)?, nesting)
 }
 
-thread_local! {
-    static KEEP_UNDEFINED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+/// `JSON.parse(text)` without a reviver. The text must be UTF-8 (WTF-8 is accepted too, for
+/// the texts nested inside markers, which are JavaScript strings).
+pub fn parse_plain(text: &[u8]) -> Result<Value, JsonError> {
+    Parser { s: text, i: 0 }.document()
 }
 
-const MARKER_PREFIX: &str = "{\"__object__\":\"";
-/// The key serde_json's `arbitrary_precision` feature uses to smuggle a number's text.
-const NUMBER_TOKEN: &str = "$serde_json::private::Number";
-
-/// A value whose reviving may have failed. Failures are carried as data so that an object
-/// can discard them when a later duplicate key replaces the value.
-type Revived = Result<Value, JsonError>;
-
-/// Total nesting allowed, counted across the JSON texts nested inside `Map` markers
-/// (serde_json separately limits each text to 128 levels). Keeps the recursion within a
-/// 2 MiB thread stack even for hostile input.
-const MAX_TOTAL_DEPTH: u32 = 512;
-
-/// How the visitor works at one point of the tree.
-#[derive(Clone, Copy)]
-struct Mode {
-    /// Apply `fromJson`'s reviver (false: plain `JSON.parse`).
-    revive: bool,
-    /// Containers enclosing this point, including those of enclosing Map markers' texts.
-    depth: u32,
+/// Applies `fromJson`'s reviver to a value `JSON.parse` produced.
+pub fn revive(v: Value) -> Result<Value, JsonError> {
+    revive_nested(v, 0)
 }
 
-impl Mode {
-    fn child(self) -> Mode {
-        Mode { depth: self.depth + 1, ..self }
-    }
+// ---------------------------------------------------------------------------------------
+// Step 1: JSON.parse
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
 }
 
-/// `JSON.parse(s)` (`revive == false`) or `fromJson(s)` (`revive == true`), for a text
-/// found at nesting depth `depth` (0 for a whole document).
-fn parse_str(s: &str, revive: bool, depth: u32) -> Revived {
-    let mut de = serde_json::Deserializer::from_str(s);
-    let parsed = ValueSeed(Mode { revive, depth }).deserialize(&mut de).map_err(syntax_error)?;
-    de.end().map_err(syntax_error)?;
-    parsed
+/// An array or object being filled.
+enum Open {
+    Array(Vec<Value>),
+    /// The members so far, and the key whose value comes next.
+    Object(ObjectBuilder, JsString),
 }
 
-fn syntax_error(e: serde_json::Error) -> JsonError {
-    JsonError::new(e.to_string())
+/// Collects an object's members with JavaScript's duplicate-key and key-order rules.
+#[derive(Default)]
+struct ObjectBuilder {
+    entries: Vec<(JsString, Value)>,
+    /// Position of each key, once the object is too big for linear duplicate checks.
+    index: Option<HashMap<JsString, usize>>,
+    has_index_key: bool,
 }
 
-#[derive(Clone, Copy)]
-struct ValueSeed(Mode);
-
-impl<'de> DeserializeSeed<'de> for ValueSeed {
-    type Value = Revived;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Revived, D::Error> {
-        d.deserialize_any(ValueVisitor(self.0))
-    }
-}
-
-#[derive(Clone, Copy)]
-struct ValueVisitor(Mode);
-
-impl ValueVisitor {
-    fn string(self, s: &str) -> Option<Revived> {
-        (self.0.revive && is_marker(s)).then(|| revive_marker(s, self.0.depth))
-    }
-
-    fn enter<E: de::Error>(self) -> Result<Mode, E> {
-        if self.0.depth >= MAX_TOTAL_DEPTH {
-            return Err(E::custom("nesting too deep (including JSON nested in Map markers)"));
-        }
-        Ok(self.0.child())
-    }
-}
-
-impl<'de> Visitor<'de> for ValueVisitor {
-    type Value = Revived;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_bool<E: de::Error>(self, b: bool) -> Result<Revived, E> {
-        Ok(Ok(Value::Bool(b)))
-    }
-
-    fn visit_i64<E: de::Error>(self, n: i64) -> Result<Revived, E> {
-        Ok(Ok(Value::Number(n as f64)))
-    }
-
-    fn visit_u64<E: de::Error>(self, n: u64) -> Result<Revived, E> {
-        Ok(Ok(Value::Number(n as f64)))
-    }
-
-    fn visit_f64<E: de::Error>(self, n: f64) -> Result<Revived, E> {
-        Ok(Ok(Value::Number(n)))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Revived, E> {
-        Ok(Ok(Value::Null))
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<Revived, E> {
-        Ok(Ok(Value::Null))
-    }
-
-    fn visit_str<E: de::Error>(self, s: &str) -> Result<Revived, E> {
-        Ok(self.string(s).unwrap_or_else(|| Ok(Value::String(s.to_owned()))))
-    }
-
-    fn visit_string<E: de::Error>(self, s: String) -> Result<Revived, E> {
-        Ok(self.string(&s).unwrap_or(Ok(Value::String(s))))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Revived, A::Error> {
-        let child = self.enter()?;
-        let mut items = Vec::new();
-        let mut failure = None;
-        while let Some(item) = seq.next_element_seed(ValueSeed(child))? {
-            match item {
-                Ok(v) if failure.is_none() => items.push(v),
-                Ok(_) => {}
-                Err(e) => {
-                    failure.get_or_insert(e);
-                }
-            }
-        }
-        Ok(match failure {
-            Some(e) => Err(e),
-            None => Ok(Value::Array(items)),
-        })
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Revived, A::Error> {
-        let child = self.enter()?;
-        let Some(first_key) = map.next_key_seed(KeySeed)? else {
-            return Ok(Ok(Value::Object(JsObject::new())));
+impl ObjectBuilder {
+    fn set(&mut self, key: JsString, value: Value) {
+        let existing = match &self.index {
+            Some(index) => index.get(&key).copied(),
+            None => self.entries.iter().position(|(k, _)| *k == key),
         };
-        let first_value = if first_key == NUMBER_TOKEN {
-            match map.next_value_seed(NumberOrValueSeed(child))? {
-                NumberOrValue::Number(text) => {
-                    let n = text
-                        .parse::<f64>()
-                        .map_err(|_| de::Error::custom(format_args!("invalid number literal {text}")))?;
-                    return Ok(Ok(Value::Number(n)));
+        match existing {
+            Some(at) => self.entries[at].1 = value,
+            None => {
+                if let Some(index) = &mut self.index {
+                    index.insert(key.clone(), self.entries.len());
                 }
-                NumberOrValue::Value(v) => v,
+                self.push(key, value);
+                if self.entries.len() > 16 && self.index.is_none() {
+                    self.index = Some(self.entries.iter().enumerate().map(|(i, (k, _))| (k.clone(), i)).collect());
+                }
             }
+        }
+    }
+
+    fn push(&mut self, key: JsString, value: Value) {
+        self.has_index_key |= key.as_bytes().first().is_some_and(u8::is_ascii_digit) && array_index(&*key).is_some();
+        self.entries.push((key, value));
+    }
+
+    fn finish(mut self) -> Value {
+        if self.has_index_key {
+            // Stable: index keys ascending first, other keys keep their insertion order.
+            self.entries.sort_by_key(|(k, _)| match array_index(&**k) {
+                Some(i) => (0u8, i),
+                None => (1u8, 0),
+            });
+        }
+        Value::Object(JsObject::from_ordered(self.entries))
+    }
+}
+
+impl Parser<'_> {
+    fn error(&self, what: &str) -> JsonError {
+        match self.s.get(self.i) {
+            None => JsonError::new(format!("Unexpected end of JSON input ({what})")),
+            Some(&b) if b.is_ascii_graphic() || b == b' ' => {
+                JsonError::new(format!("Unexpected token '{}' at position {} ({what})", b as char, self.i))
+            }
+            Some(&b) => JsonError::new(format!("Unexpected byte 0x{b:02x} at position {} ({what})", self.i)),
+        }
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    fn document(mut self) -> Result<Value, JsonError> {
+        let mut stack: Vec<Open> = Vec::new();
+        self.ws();
+        loop {
+            // A value starts here: a scalar, or a container that we enter.
+            let mut value = match self.s.get(self.i) {
+                Some(b'[') => {
+                    self.i += 1;
+                    self.ws();
+                    if self.s.get(self.i) == Some(&b']') {
+                        self.i += 1;
+                        Value::Array(Vec::new())
+                    } else {
+                        self.enter(&mut stack, Open::Array(Vec::new()))?;
+                        continue;
+                    }
+                }
+                Some(b'{') => {
+                    self.i += 1;
+                    self.ws();
+                    if self.s.get(self.i) == Some(&b'}') {
+                        self.i += 1;
+                        Value::Object(JsObject::new())
+                    } else {
+                        let key = self.member_key()?;
+                        self.enter(&mut stack, Open::Object(ObjectBuilder::default(), key))?;
+                        continue;
+                    }
+                }
+                Some(b'"') => Value::String(self.string()?),
+                Some(b't') => self.literal("true", Value::Bool(true))?,
+                Some(b'f') => self.literal("false", Value::Bool(false))?,
+                Some(b'n') => self.literal("null", Value::Null)?,
+                Some(b'-' | b'0'..=b'9') => Value::Number(self.number()?),
+                _ => return Err(self.error("expected a value")),
+            };
+            // Attach the value to its container; close every container that ends here.
+            loop {
+                self.ws();
+                match stack.last_mut() {
+                    None => {
+                        if self.i != self.s.len() {
+                            return Err(self.error("expected the end of the text"));
+                        }
+                        return Ok(value);
+                    }
+                    Some(Open::Array(items)) => {
+                        items.push(value);
+                        match self.s.get(self.i) {
+                            Some(b',') => {
+                                self.i += 1;
+                                self.ws();
+                                break;
+                            }
+                            Some(b']') => {
+                                self.i += 1;
+                                let Some(Open::Array(items)) = stack.pop() else { unreachable!() };
+                                value = Value::Array(items);
+                            }
+                            _ => return Err(self.error("expected ',' or ']'")),
+                        }
+                    }
+                    Some(Open::Object(members, key)) => {
+                        members.set(std::mem::take(key), value);
+                        match self.s.get(self.i) {
+                            Some(b',') => {
+                                self.i += 1;
+                                self.ws();
+                                *key = self.member_key()?;
+                                break;
+                            }
+                            Some(b'}') => {
+                                self.i += 1;
+                                let Some(Open::Object(members, _)) = stack.pop() else { unreachable!() };
+                                value = members.finish();
+                            }
+                            _ => return Err(self.error("expected ',' or '}'")),
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn enter(&mut self, stack: &mut Vec<Open>, open: Open) -> Result<(), JsonError> {
+        if stack.len() >= MAX_DEPTH {
+            return Err(JsonError::new(format!("JSON nested deeper than {MAX_DEPTH} levels at position {}", self.i)));
+        }
+        stack.push(open);
+        Ok(())
+    }
+
+    /// `"key"` then `:`, leaving the cursor at the value.
+    fn member_key(&mut self) -> Result<JsString, JsonError> {
+        if self.s.get(self.i) != Some(&b'"') {
+            return Err(self.error("expected a property name"));
+        }
+        let key = self.string()?;
+        self.ws();
+        if self.s.get(self.i) != Some(&b':') {
+            return Err(self.error("expected ':'"));
+        }
+        self.i += 1;
+        self.ws();
+        Ok(key)
+    }
+
+    fn literal(&mut self, word: &str, v: Value) -> Result<Value, JsonError> {
+        if self.s[self.i..].starts_with(word.as_bytes()) {
+            self.i += word.len();
+            Ok(v)
         } else {
-            map.next_value_seed(ValueSeed(child))?
-        };
-        let mut entries = vec![(first_key, first_value)];
-        while let Some(key) = map.next_key_seed(KeySeed)? {
-            let value = map.next_value_seed(ValueSeed(child))?;
-            entries.push((key, value));
+            Err(self.error("expected a value"))
         }
-        Ok(finish_object(entries, self.0.revive))
     }
-}
 
-/// Builds an object the way `JSON.parse` (+ reviver) does from its properties in source order.
-fn finish_object(entries: Vec<(String, Revived)>, revive: bool) -> Revived {
-    let dups = duplicate_keys(&entries);
-    let entries = merge_duplicates(entries, dups);
-    let mut props = Vec::with_capacity(entries.len());
-    let mut has_index_key = false;
-    for (key, value) in entries {
-        match value {
-            Err(e) => return Err(e),
-            // The reviver returned undefined: the property is deleted.
-            Ok(Value::Undefined) if revive && !KEEP_UNDEFINED.with(|k| k.get()) => {}
-            Ok(value) => {
-                has_index_key |= key.as_bytes().first().is_some_and(u8::is_ascii_digit) && array_index(&key).is_some();
-                props.push((key, value));
+    fn number(&mut self) -> Result<f64, JsonError> {
+        let s = self.s;
+        let start = self.i;
+        let mut i = start;
+        let digits = |i: &mut usize| {
+            let from = *i;
+            while s.get(*i).is_some_and(u8::is_ascii_digit) {
+                *i += 1;
+            }
+            *i > from
+        };
+        if s.get(i) == Some(&b'-') {
+            i += 1;
+        }
+        match s.get(i) {
+            Some(b'0') => i += 1,
+            Some(b'1'..=b'9') => {
+                digits(&mut i);
+            }
+            _ => {
+                self.i = i;
+                return Err(self.error("no number after minus sign"));
+            }
+        }
+        if s.get(i) == Some(&b'.') {
+            i += 1;
+            if !digits(&mut i) {
+                self.i = i;
+                return Err(self.error("unterminated fractional number"));
+            }
+        }
+        if let Some(b'e' | b'E') = s.get(i) {
+            i += 1;
+            if let Some(b'+' | b'-') = s.get(i) {
+                i += 1;
+            }
+            if !digits(&mut i) {
+                self.i = i;
+                return Err(self.error("exponent part is missing a number"));
+            }
+        }
+        self.i = i;
+        // ASCII digits only; Rust's parser rounds correctly, like JSON.parse (and gives ±∞
+        // beyond the double range).
+        let text = std::str::from_utf8(&s[start..i]).expect("ASCII");
+        text.parse::<f64>().map_err(|_| JsonError::new(format!("invalid number {text}")))
+    }
+
+    /// A string literal, as JavaScript holds it.
+    fn string(&mut self) -> Result<JsString, JsonError> {
+        debug_assert_eq!(self.s[self.i], b'"');
+        self.i += 1;
+        let mut out = JsString::new();
+        loop {
+            let run_start = self.i;
+            let run = memchr::memchr3(b'"', b'\\', b'\n', &self.s[run_start..]).map_or(self.s.len(), |n| run_start + n);
+            // Control characters are rare: check the run for them in one pass.
+            let bytes = &self.s[run_start..run];
+            if let Some(bad) = bytes.iter().position(|&b| b < 0x20) {
+                self.i = run_start + bad;
+                return Err(self.error("bad control character in string literal"));
+            }
+            let Some(text) = JsStr::from_bytes(bytes) else {
+                self.i = run_start;
+                return Err(JsonError::new(format!("invalid UTF-8 in string at position {run_start}")));
+            };
+            out.push_js(text);
+            self.i = run;
+            match self.s.get(self.i) {
+                Some(b'"') => {
+                    self.i += 1;
+                    return Ok(out);
+                }
+                Some(b'\\') => self.escape(&mut out)?,
+                Some(_) => return Err(self.error("bad control character in string literal")),
+                None => return Err(JsonError::new("Unterminated string in JSON")),
             }
         }
     }
-    if has_index_key {
-        // Stable: index keys ascending first, other keys keep their insertion order.
-        props.sort_by_key(|(k, _)| match array_index(k) {
-            Some(i) => (0u8, i),
-            None => (1u8, 0),
-        });
+
+    fn escape(&mut self, out: &mut JsString) -> Result<(), JsonError> {
+        let c = match self.s.get(self.i + 1) {
+            Some(b'"') => b'"',
+            Some(b'\\') => b'\\',
+            Some(b'/') => b'/',
+            Some(b'b') => 0x08,
+            Some(b'f') => 0x0c,
+            Some(b'n') => b'\n',
+            Some(b'r') => b'\r',
+            Some(b't') => b'\t',
+            Some(b'u') => {
+                let hex = self.s.get(self.i + 2..self.i + 6).filter(|h| h.iter().all(u8::is_ascii_hexdigit));
+                let Some(hex) = hex else {
+                    self.i += 2;
+                    return Err(self.error("bad Unicode escape"));
+                };
+                let unit = hex.iter().fold(0u16, |acc, &h| (acc << 4) | (h as char).to_digit(16).expect("hex") as u16);
+                out.push_code_unit(unit);
+                self.i += 6;
+                return Ok(());
+            }
+            _ => {
+                self.i += 1;
+                return Err(self.error("bad escaped character"));
+            }
+        };
+        out.push_code_point(c as u32);
+        self.i += 2;
+        Ok(())
     }
-    Ok(Value::Object(JsObject::from_ordered(props)))
 }
 
-/// `(later, first)` index pairs for entries whose key repeats an earlier one, in order.
-fn duplicate_keys<V>(entries: &[(String, V)]) -> Vec<(usize, usize)> {
-    find_duplicates(entries, |(k, _)| Some(k.as_str()))
-}
-
+/// `(later, first)` index pairs for items whose identity repeats an earlier one, in order.
 fn find_duplicates<'a, T, K: Hash + Eq + 'a>(items: &'a [T], id: impl Fn(&'a T) -> Option<K>) -> Vec<(usize, usize)> {
     let mut dups = Vec::new();
     if items.len() < 2 {
@@ -310,116 +438,126 @@ fn merge_duplicates<K, V>(entries: Vec<(K, V)>, dups: Vec<(usize, usize)>) -> Ve
     slots.into_iter().flatten().collect()
 }
 
-struct KeySeed;
-
-impl<'de> DeserializeSeed<'de> for KeySeed {
-    type Value = String;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
-        d.deserialize_str(KeyVisitor)
+/// Splits a JSON text holding one object into its members, in order: each key as
+/// JavaScript holds it and the text of its value (not validated here beyond its extent).
+pub fn object_members(text: &[u8]) -> Result<Vec<(JsString, &[u8])>, JsonError> {
+    let mut p = Parser { s: text, i: 0 };
+    p.ws();
+    if p.s.get(p.i) != Some(&b'{') {
+        return Err(p.error("expected an object"));
     }
+    p.i += 1;
+    p.ws();
+    let mut members = Vec::new();
+    if p.s.get(p.i) == Some(&b'}') {
+        p.i += 1;
+    } else {
+        loop {
+            let key = p.member_key()?;
+            let start = p.i;
+            p.skip_value()?;
+            members.push((key, &text[start..p.i]));
+            p.ws();
+            match p.s.get(p.i) {
+                Some(b',') => {
+                    p.i += 1;
+                    p.ws();
+                }
+                Some(b'}') => {
+                    p.i += 1;
+                    break;
+                }
+                _ => return Err(p.error("expected ',' or '}'")),
+            }
+        }
+    }
+    p.ws();
+    if p.i != text.len() {
+        return Err(p.error("expected the end of the text"));
+    }
+    Ok(members)
 }
 
-struct KeyVisitor;
-
-impl<'de> Visitor<'de> for KeyVisitor {
-    type Value = String;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an object key")
-    }
-
-    fn visit_str<E: de::Error>(self, s: &str) -> Result<String, E> {
-        Ok(s.to_owned())
-    }
-
-    fn visit_string<E: de::Error>(self, s: String) -> Result<String, E> {
-        Ok(s)
-    }
-}
-
-/// The value after a `$serde_json::private::Number` key: with `arbitrary_precision`,
-/// serde_json hands the number's text over as an owned string (`visit_string`), which real
-/// JSON strings never use (they come borrowed or as `visit_str`). Anything else is an
-/// ordinary property that happens to have that name.
-enum NumberOrValue {
-    Number(String),
-    Value(Revived),
-}
-
-/// Carries the mode of the value position after the key.
-struct NumberOrValueSeed(Mode);
-
-impl<'de> DeserializeSeed<'de> for NumberOrValueSeed {
-    type Value = NumberOrValue;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<NumberOrValue, D::Error> {
-        d.deserialize_any(NumberOrValueVisitor(self.0))
-    }
-}
-
-struct NumberOrValueVisitor(Mode);
-
-impl<'de> Visitor<'de> for NumberOrValueVisitor {
-    type Value = NumberOrValue;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_string<E: de::Error>(self, s: String) -> Result<NumberOrValue, E> {
-        Ok(NumberOrValue::Number(s))
-    }
-
-    fn visit_str<E: de::Error>(self, s: &str) -> Result<NumberOrValue, E> {
-        ValueVisitor(self.0).visit_str(s).map(NumberOrValue::Value)
-    }
-
-    fn visit_bool<E: de::Error>(self, b: bool) -> Result<NumberOrValue, E> {
-        ValueVisitor(self.0).visit_bool(b).map(NumberOrValue::Value)
-    }
-
-    fn visit_i64<E: de::Error>(self, n: i64) -> Result<NumberOrValue, E> {
-        ValueVisitor(self.0).visit_i64(n).map(NumberOrValue::Value)
-    }
-
-    fn visit_u64<E: de::Error>(self, n: u64) -> Result<NumberOrValue, E> {
-        ValueVisitor(self.0).visit_u64(n).map(NumberOrValue::Value)
-    }
-
-    fn visit_f64<E: de::Error>(self, n: f64) -> Result<NumberOrValue, E> {
-        ValueVisitor(self.0).visit_f64(n).map(NumberOrValue::Value)
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<NumberOrValue, E> {
-        ValueVisitor(self.0).visit_unit().map(NumberOrValue::Value)
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<NumberOrValue, E> {
-        ValueVisitor(self.0).visit_none().map(NumberOrValue::Value)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<NumberOrValue, A::Error> {
-        ValueVisitor(self.0).visit_seq(seq).map(NumberOrValue::Value)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<NumberOrValue, A::Error> {
-        ValueVisitor(self.0).visit_map(map).map(NumberOrValue::Value)
+impl Parser<'_> {
+    /// Moves past one value: strings and brackets are followed, nothing else is checked.
+    fn skip_value(&mut self) -> Result<(), JsonError> {
+        let mut depth = 0usize;
+        loop {
+            let Some(&b) = self.s.get(self.i) else { return Err(self.error("expected a value")) };
+            match b {
+                b'"' => {
+                    self.i += 1;
+                    loop {
+                        match memchr::memchr2(b'"', b'\\', &self.s[self.i..]) {
+                            Some(n) if self.s[self.i + n] == b'\\' => self.i += n + 2,
+                            Some(n) => {
+                                self.i += n + 1;
+                                break;
+                            }
+                            None => return Err(JsonError::new("Unterminated string in JSON")),
+                        }
+                    }
+                }
+                b'{' | b'[' => {
+                    depth += 1;
+                    self.i += 1;
+                }
+                b'}' | b']' if depth > 0 => {
+                    depth -= 1;
+                    self.i += 1;
+                }
+                b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r' if depth == 0 => return Ok(()),
+                _ => self.i += 1,
+            }
+            if depth == 0 && matches!(self.s.get(self.i.wrapping_sub(1)), Some(b'"' | b'}' | b']')) {
+                return Ok(());
+            }
+        }
     }
 }
 
 // ---------------------------------------------------------------------------------------
-// Markers
+// Step 2: the reviver
 
-fn is_marker(s: &str) -> bool {
-    s.len() > MARKER_PREFIX.len() && s.starts_with(MARKER_PREFIX) && s.ends_with('}')
+const MARKER_PREFIX: &str = "{\"__object__\":\"";
+
+/// The reviver's walk: children first, then the value itself (only strings change).
+fn revive_nested(v: Value, nesting: u32) -> Result<Value, JsonError> {
+    match v {
+        Value::String(s) if is_marker(&s) => revive_marker(&s, nesting),
+        Value::Array(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                // An element reviving to undefined is deleted: a hole, which we hold as Undefined.
+                out.push(revive_nested(item, nesting)?);
+            }
+            Ok(Value::Array(out))
+        }
+        Value::Object(o) => {
+            let entries = o.into_entries();
+            let mut out = Vec::with_capacity(entries.len());
+            for (k, item) in entries {
+                match revive_nested(item, nesting)? {
+                    // The reviver returned undefined: the property is deleted.
+                    Value::Undefined => {}
+                    revived => out.push((k, revived)),
+                }
+            }
+            Ok(Value::Object(JsObject::from_ordered(out)))
+        }
+        other => Ok(other),
+    }
+}
+
+fn is_marker(s: &JsStr) -> bool {
+    s.len() > MARKER_PREFIX.len() && s.starts_with(JsStr::new(MARKER_PREFIX)) && s.as_bytes().last() == Some(&b'}')
 }
 
 /// The `__value__` of a marker object.
 #[derive(Clone, Copy)]
 enum Field<'a> {
     Missing,
-    Str(&'a str),
+    Str(&'a JsStr),
     Other(&'a Value),
 }
 
@@ -427,28 +565,28 @@ impl Field<'_> {
     fn to_value(self) -> Value {
         match self {
             Field::Missing => Value::Undefined,
-            Field::Str(s) => Value::String(s.to_owned()),
+            Field::Str(s) => Value::String(s.to_js_string()),
             Field::Other(v) => v.clone(),
         }
     }
 }
 
 /// The reviver's work on one marker string.
-fn revive_marker(s: &str, depth: u32) -> Revived {
+fn revive_marker(s: &JsStr, nesting: u32) -> Result<Value, JsonError> {
     if let Some((tag, field)) = split_plain_marker(s) {
-        return revive_tagged(tag, field, depth);
+        return revive_tagged(tag, field, s, nesting);
     }
     // General case: the marker text is parsed with a plain `JSON.parse`.
-    let Value::Object(data) = parse_str(s, false, depth)? else {
+    let Value::Object(data) = parse_plain(s.as_bytes())? else {
         return Err(JsonError::new("marker is not a JSON object"));
     };
     let mut tag = None;
     let mut value = None;
     for (k, v) in data.into_entries() {
-        match k.as_str() {
-            "__object__" => tag = Some(v),
-            "__value__" => value = Some(v),
-            _ => {}
+        if k == "__object__" {
+            tag = Some(v);
+        } else if k == "__value__" {
+            value = Some(v);
         }
     }
     let field = match &value {
@@ -457,15 +595,16 @@ fn revive_marker(s: &str, depth: u32) -> Revived {
         Some(v) => Field::Other(v),
     };
     match &tag {
-        Some(Value::String(t)) => revive_tagged(t, field, depth),
-        Some(other) => Err(unknown_type(&js_to_string(other))),
+        Some(Value::String(t)) => revive_tagged(&t.to_string_lossy(), field, s, nesting),
+        Some(other) => Err(unknown_type(&js_to_string(other).to_string_lossy())),
         None => Err(unknown_type("undefined")),
     }
 }
 
 /// Fast path for the markers `toJson` writes: `{"__object__":"Tag"}` or
 /// `{"__object__":"Tag","__value__":"text"}` with nothing to unescape.
-fn split_plain_marker(s: &str) -> Option<(&str, Field<'_>)> {
+fn split_plain_marker(s: &JsStr) -> Option<(&str, Field<'_>)> {
+    let s = s.as_str()?;
     let rest = &s[MARKER_PREFIX.len()..];
     let tag_end = rest.find('"')?;
     let tag = &rest[..tag_end];
@@ -480,21 +619,22 @@ fn split_plain_marker(s: &str) -> Option<(&str, Field<'_>)> {
     if body.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
         return None;
     }
-    Some((tag, Field::Str(body)))
+    Some((tag, Field::Str(JsStr::new(body))))
 }
 
 fn unknown_type(tag: &str) -> JsonError {
     JsonError::new(format!("Unknown object type: {tag}"))
 }
 
-fn revive_tagged(tag: &str, field: Field<'_>, depth: u32) -> Revived {
+/// `marker` is the whole marker string (kept for `Interval`, see [`Value::Interval`]).
+fn revive_tagged(tag: &str, field: Field<'_>, marker: &JsStr, nesting: u32) -> Result<Value, JsonError> {
     match tag {
         "Undefined" => Ok(Value::Undefined),
         "BigInt" | "EventNumber" | "FabricId" | "NodeId" => to_bigint(field).map(Value::BigInt),
         "Uint8Array" => bytes_from_hex(field).map(Value::Bytes),
-        "Map" => map_from_json(field, depth).map(Value::Map),
+        "Map" => map_from_json(field, nesting).map(Value::Map),
         // matter.js passes the whole marker object to `Millis()`, which multiplies it: NaN.
-        "Interval" => Ok(Value::Number(f64::NAN)),
+        "Interval" => Ok(Value::Interval(marker.to_js_string())),
         "AttributeId" | "CaseAuthenticatedTag" | "ClusterId" | "CommandId" | "DataVersion" | "DeviceTypeId"
         | "EndpointNumber" | "EntryIndex" | "EventId" | "FabricIndex" | "FieldId" | "GroupId" | "VendorId" => {
             Ok(field.to_value())
@@ -507,7 +647,7 @@ fn revive_tagged(tag: &str, field: Field<'_>, depth: u32) -> Revived {
 fn to_bigint(field: Field<'_>) -> Result<String, JsonError> {
     match field {
         Field::Missing => Err(JsonError::new("Cannot convert undefined to a BigInt")),
-        Field::Str(s) => string_to_bigint(s),
+        Field::Str(s) => string_to_bigint(&s.to_string_lossy()),
         Field::Other(v) => match v {
             Value::Undefined => Err(JsonError::new("Cannot convert undefined to a BigInt")),
             Value::Null => Err(JsonError::new("Cannot convert null to a BigInt")),
@@ -522,10 +662,11 @@ fn to_bigint(field: Field<'_>) -> Result<String, JsonError> {
                     )))
                 }
             }
-            Value::String(s) => string_to_bigint(s),
+            Value::Interval(_) => Err(JsonError::new("The number NaN cannot be converted to a BigInt because it is not an integer")),
+            Value::String(s) => string_to_bigint(&s.to_string_lossy()),
             Value::BigInt(d) => Ok(d.clone()),
             // ToPrimitive: arrays/typed arrays join their elements, other objects are "[object ...]".
-            other => string_to_bigint(&js_to_string(other)),
+            other => string_to_bigint(&js_to_string(other).to_string_lossy()),
         },
     }
 }
@@ -589,12 +730,12 @@ fn bytes_from_hex(field: Field<'_>) -> Result<Vec<u8>, JsonError> {
 /// `Bytes.fromHex` on a string: length checked in UTF-16 units, then split by `/.{1,2}/g`
 /// (which skips line terminators) and each piece run through `parseInt(piece, 16)` and
 /// `Uint8Array`'s modulo-256 conversion.
-fn js_from_hex(s: &str) -> Result<Vec<u8>, JsonError> {
+fn js_from_hex(s: &JsStr) -> Result<Vec<u8>, JsonError> {
     let b = s.as_bytes();
     if b.len().is_multiple_of(2) && b.iter().all(u8::is_ascii_hexdigit) {
         return Ok(b.chunks_exact(2).map(|p| (hex_digit(p[0]) << 4) | hex_digit(p[1])).collect());
     }
-    let units: Vec<u16> = s.encode_utf16().collect();
+    let units: Vec<u16> = s.code_units().collect();
     if !units.len().is_multiple_of(2) {
         return Err(JsonError::new("Hex string should have an even length."));
     }
@@ -661,17 +802,20 @@ fn to_uint8(n: f64) -> u8 {
 }
 
 /// `new Map(fromJson(x))`.
-fn map_from_json(field: Field<'_>, depth: u32) -> Result<Vec<(Value, Value)>, JsonError> {
+fn map_from_json(field: Field<'_>, nesting: u32) -> Result<Vec<(Value, Value)>, JsonError> {
+    if nesting >= MAX_MARKER_NESTING {
+        return Err(JsonError::new(format!("Map markers nested deeper than {MAX_MARKER_NESTING} levels")));
+    }
     let owned;
-    let text = match field {
-        Field::Missing => "undefined",
+    let text: &JsStr = match field {
+        Field::Missing => JsStr::new("undefined"),
         Field::Str(s) => s,
         Field::Other(v) => {
             owned = js_to_string(v);
             &owned
         }
     };
-    map_from_iterable(parse_str(text, true, depth)?)
+    map_from_iterable(parse_nested(text.as_bytes(), nesting + 1)?)
 }
 
 /// `new Map(iterable)`.
@@ -681,9 +825,14 @@ fn map_from_iterable(iterable: Value) -> Result<Vec<(Value, Value)>, JsonError> 
     let raw: Vec<(Value, Value)> = match iterable {
         Value::Undefined | Value::Null => return Ok(Vec::new()),
         Value::Map(entries) => return Ok(entries),
-        Value::String(s) => match s.chars().next() {
+        // A string iterates by code point (a lone surrogate is one).
+        Value::String(s) => match s.code_points().next() {
             None => return Ok(Vec::new()),
-            Some(c) => return Err(not_entry(&Value::String(c.to_string()))),
+            Some(c) => {
+                let mut first = JsString::new();
+                first.push_code_point(c);
+                return Err(not_entry(&Value::String(first)));
+            }
         },
         Value::Bytes(b) => match b.first() {
             None => return Ok(Vec::new()),
@@ -701,10 +850,10 @@ fn map_from_iterable(iterable: Value) -> Result<Vec<(Value, Value)>, JsonError> 
                     Value::Object(o) => {
                         let (mut k, mut v) = (Value::Undefined, Value::Undefined);
                         for (name, value) in o.into_entries() {
-                            match name.as_str() {
-                                "0" => k = value,
-                                "1" => v = value,
-                                _ => {}
+                            if name == "0" {
+                                k = value;
+                            } else if name == "1" {
+                                v = value;
                             }
                         }
                         (k, v)
@@ -737,7 +886,7 @@ enum MapKeyId<'a> {
     Null,
     Bool(bool),
     Number(u64),
-    String(&'a str),
+    String(&'a JsStr),
     BigInt(&'a str),
 }
 
@@ -749,6 +898,7 @@ fn map_key_id(k: &Value) -> Option<MapKeyId<'_>> {
         Value::Number(n) if n.is_nan() => MapKeyId::Number(f64::NAN.to_bits()),
         Value::Number(n) if *n == 0.0 => MapKeyId::Number(0),
         Value::Number(n) => MapKeyId::Number(n.to_bits()),
+        Value::Interval(_) => MapKeyId::Number(f64::NAN.to_bits()),
         Value::String(s) => MapKeyId::String(s),
         Value::BigInt(d) => MapKeyId::BigInt(d),
         Value::Bytes(_) | Value::Array(_) | Value::Object(_) | Value::Map(_) => return None,
@@ -757,63 +907,41 @@ fn map_key_id(k: &Value) -> Option<MapKeyId<'_>> {
 
 #[cfg(test)]
 mod tests {
-    //! Expected results were produced by running matter.js 0.17.9's real `fromJson` /
-    //! `toJson` in Node 20 (/work/main/scratch/codec-probe3.mjs printed the table below;
-    //! `describe` mirrors scratch/codec-describe.mjs), not written by hand.
     use super::*;
     use crate::json_write::{write_value, write_value_pretty};
     use proptest::prelude::*;
-    use serde_json::json;
 
-    /// Typed, order-preserving description of a value; numbers by their bit pattern.
-    fn describe(v: &Value) -> serde_json::Value {
+    fn s(x: &str) -> Value {
+        Value::String(JsString::from(x))
+    }
+
+    fn tag(t: &str, rest: Vec<Value>) -> Value {
+        let mut v = vec![s(t)];
+        v.extend(rest);
+        Value::Array(v)
+    }
+
+    /// Typed, order-preserving description of a value (the format of the Node table).
+    fn describe(v: &Value) -> Value {
         match v {
-            Value::Undefined => json!(["undef"]),
-            Value::Null => json!(["null"]),
-            Value::Bool(b) => json!([if *b { "true" } else { "false" }]),
-            Value::Number(n) if n.is_nan() => json!(["nan"]),
-            Value::Number(n) => json!(["num", format!("{:016x}", n.to_bits())]),
-            Value::String(s) => json!(["str", s]),
-            Value::BigInt(d) => json!(["big", d]),
-            Value::Bytes(b) => json!(["bytes", b.iter().map(|x| format!("{x:02x}")).collect::<String>()]),
-            Value::Array(items) => json!(["arr", items.iter().map(describe).collect::<Vec<_>>()]),
-            Value::Map(entries) => {
-                json!(["map", entries.iter().map(|(k, v)| json!([describe(k), describe(v)])).collect::<Vec<_>>()])
-            }
-            Value::Object(o) => json!(["obj", o.iter().map(|(k, v)| json!([k, describe(v)])).collect::<Vec<_>>()]),
-        }
-    }
-
-    /// Whether the build unified serde_json's `arbitrary_precision` feature in.
-    fn serde_json_has_arbitrary_precision() -> bool {
-        serde_json::from_str::<serde_json::Value>("1e400").is_ok()
-    }
-
-    /// Inverse of `describe` (used to rebuild the oracle's original JS values).
-    fn undescribe(d: &serde_json::Value) -> Value {
-        let tag = d[0].as_str().unwrap();
-        let s = || d[1].as_str().unwrap().to_string();
-        match tag {
-            "undef" => Value::Undefined,
-            "null" => Value::Null,
-            "true" => Value::Bool(true),
-            "false" => Value::Bool(false),
-            "nan" => Value::Number(f64::NAN),
-            "num" => Value::Number(f64::from_bits(u64::from_str_radix(&s(), 16).unwrap())),
-            "str" => Value::String(s()),
-            "big" => Value::BigInt(s()),
-            "bytes" => {
-                let h = s();
-                Value::Bytes((0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap()).collect())
-            }
-            "arr" => Value::Array(d[1].as_array().unwrap().iter().map(undescribe).collect()),
-            "map" => Value::Map(
-                d[1].as_array().unwrap().iter().map(|e| (undescribe(&e[0]), undescribe(&e[1]))).collect(),
+            Value::Undefined => tag("undef", vec![]),
+            Value::Null => tag("null", vec![]),
+            Value::Bool(b) => tag(if *b { "true" } else { "false" }, vec![]),
+            Value::Number(n) if n.is_nan() => tag("nan", vec![]),
+            Value::Interval(_) => tag("nan", vec![]),
+            Value::Number(n) => tag("num", vec![s(&format!("{:016x}", n.to_bits()))]),
+            Value::String(x) => tag("str", vec![Value::String(x.clone())]),
+            Value::BigInt(d) => tag("big", vec![s(d)]),
+            Value::Bytes(b) => tag("bytes", vec![s(&b.iter().map(|x| format!("{x:02x}")).collect::<String>())]),
+            Value::Array(items) => tag("arr", vec![Value::Array(items.iter().map(describe).collect())]),
+            Value::Map(entries) => tag(
+                "map",
+                vec![Value::Array(entries.iter().map(|(k, v)| Value::Array(vec![describe(k), describe(v)])).collect())],
             ),
-            "obj" => Value::Object(JsObject::from_ordered(
-                d[1].as_array().unwrap().iter().map(|e| (e[0].as_str().unwrap().to_string(), undescribe(&e[1]))).collect(),
-            )),
-            other => panic!("unknown describe tag {other}"),
+            Value::Object(o) => tag(
+                "obj",
+                vec![Value::Array(o.iter().map(|(k, v)| Value::Array(vec![Value::String(k.clone()), describe(v)])).collect())],
+            ),
         }
     }
 
@@ -833,82 +961,49 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
-    /// One line per case: [name, input text, describe(fromJson(text)) or null, JS error or null].
-    const NODE_TABLE: &str = r##"["dupkeys", "{\"b\":1,\"2\":2,\"a\":3,\"b\":4,\"1\":5}", ["obj", [["1", ["num", "4014000000000000"]], ["2", ["num", "4000000000000000"]], ["b", ["num", "4010000000000000"]], ["a", ["num", "4008000000000000"]]]], null]
-["undefProp", "{\"a\":\"{\\\"__object__\\\":\\\"Undefined\\\"}\",\"b\":1}", ["obj", [["b", ["num", "3ff0000000000000"]]]], null]
-["undefDupFirst", "{\"a\":\"{\\\"__object__\\\":\\\"Undefined\\\"}\",\"b\":2,\"a\":3}", ["obj", [["a", ["num", "4008000000000000"]], ["b", ["num", "4000000000000000"]]]], null]
-["undefDupLast", "{\"a\":1,\"b\":2,\"a\":\"{\\\"__object__\\\":\\\"Undefined\\\"}\"}", ["obj", [["b", ["num", "4000000000000000"]]]], null]
-["badOverwritten", "{\"a\":\"{\\\"__object__\\\":\\\"Nope\\\",\\\"__value__\\\":1}\",\"a\":[\"{\\\"__object__\\\":\\\"Nope\\\"}\"],\"a\":7}", ["obj", [["a", ["num", "401c000000000000"]]]], null]
-["badKept", "{\"a\":7,\"a\":\"{\\\"__object__\\\":\\\"Nope\\\",\\\"__value__\\\":1}\"}", null, "UnexpectedDataError: Unknown object type: Nope"]
-["undefArr", "[1,\"{\\\"__object__\\\":\\\"Undefined\\\"}\",2]", ["arr", [["num", "3ff0000000000000"], ["undef"], ["num", "4000000000000000"]]], null]
-["bigNum", "[12345678901234567890123, -0, 0.1e-400, 1.00000000000000011102230246251565404236316680908203125, 9007199254740993, 1.7976931348623158e308, 4.9406564584124654e-324]", ["arr", [["num", "4484ea15b273b38a"], ["num", "8000000000000000"], ["num", "0000000000000000"], ["num", "3ff0000000000000"], ["num", "4340000000000000"], ["num", "7fefffffffffffff"], ["num", "0000000000000001"]]], null]
-["overflowLiteral", "[1e400, -1e400, 1.7976931348623159e308]", ["arr", [["num", "7ff0000000000000"], ["num", "fff0000000000000"], ["num", "7ff0000000000000"]]], null]
-["interval", "\"{\\\"__object__\\\":\\\"Interval\\\",\\\"__value__\\\":5}\"", ["nan"], null]
-["bigintForms", "[\"{\\\"__object__\\\":\\\"BigInt\\\",\\\"__value__\\\":\\\"00012\\\"}\",\"{\\\"__object__\\\":\\\"BigInt\\\",\\\"__value__\\\":\\\" +7 \\\"}\",\"{\\\"__object__\\\":\\\"BigInt\\\",\\\"__value__\\\":\\\"-0\\\"}\",\"{\\\"__object__\\\":\\\"BigInt\\\",\\\"__value__\\\":\\\"0b101\\\"}\",\"{\\\"__object__\\\":\\\"BigInt\\\",\\\"__value__\\\":\\\"0o17\\\"}\",\"{\\\"__object__\\\":\\\"BigInt\\\",\\\"__value__\\\":\\\"0XfF\\\"}\",\"{\\\"__object__\\\":\\\"BigInt\\\",\\\"__value__\\\":5}\",\"{\\\"__object__\\\":\\\"BigInt\\\",\\\"__value__\\\":1e+21}\",\"{\\\"__object__\\\":\\\"BigInt\\\",\\\"__value__\\\":[[7]]}\",\"{\\\"__object__\\\":\\\"BigInt\\\",\\\"__value__\\\":true}\",\"{\\\"__object__\\\":\\\"BigInt\\\",\\\"__value__\\\":\\\"\\\"}\",\"{\\\"__object__\\\":\\\"NodeId\\\",\\\"__value__\\\":\\\"18446744073709551617\\\"}\",\"{\\\"__object__\\\":\\\"FabricId\\\",\\\"__value__\\\":3}\",\"{\\\"__object__\\\":\\\"EventNumber\\\",\\\"__value__\\\":\\\"0x10\\\"}\"]", ["arr", [["big", "12"], ["big", "7"], ["big", "0"], ["big", "5"], ["big", "15"], ["big", "255"], ["big", "5"], ["big", "1000000000000000000000"], ["big", "7"], ["big", "1"], ["big", "0"], ["big", "18446744073709551617"], ["big", "3"], ["big", "16"]]], null]
-["bigintBad1", "\"{\\\"__object__\\\":\\\"BigInt\\\",\\\"__value__\\\":\\\"1.5\\\"}\"", null, "SyntaxError: Cannot convert 1.5 to a BigInt"]
-["bigintBad2", "\"{\\\"__object__\\\":\\\"BigInt\\\",\\\"__value__\\\":1.5}\"", null, "RangeError: The number 1.5 cannot be converted to a BigInt because it is not an integer"]
-["bigintBad3", "\"{\\\"__object__\\\":\\\"BigInt\\\",\\\"__value__\\\":null}\"", null, "TypeError: Cannot convert null to a BigInt"]
-["bigintBad4", "\"{\\\"__object__\\\":\\\"BigInt\\\"}\"", null, "TypeError: Cannot convert undefined to a BigInt"]
-["bigintBad5", "\"{\\\"__object__\\\":\\\"BigInt\\\",\\\"__value__\\\":\\\"-0x1\\\"}\"", null, "SyntaxError: Cannot convert -0x1 to a BigInt"]
-["bigintBad6", "\"{\\\"__object__\\\":\\\"BigInt\\\",\\\"__value__\\\":{}}\"", null, "SyntaxError: Cannot convert [object Object] to a BigInt"]
-["bigintBad7", "\"{\\\"__object__\\\":\\\"BigInt\\\",\\\"__value__\\\":\\\"0x\\\"}\"", null, "SyntaxError: Cannot convert 0x to a BigInt"]
-["bytesForms", "[\"{\\\"__object__\\\":\\\"Uint8Array\\\",\\\"__value__\\\":\\\"-1zz f0x\\\"}\",\"{\\\"__object__\\\":\\\"Uint8Array\\\",\\\"__value__\\\":\\\"a\\\\nbc\\\"}\",\"{\\\"__object__\\\":\\\"Uint8Array\\\",\\\"__value__\\\":[]}\",\"{\\\"__object__\\\":\\\"Uint8Array\\\",\\\"__value__\\\":{\\\"length\\\":0}}\",\"{\\\"__object__\\\":\\\"Uint8Array\\\",\\\"__value__\\\":\\\"ABcd\\\"}\",\"{\\\"__object__\\\":\\\"Uint8Array\\\",\\\"__value__\\\":\\\"\\\"}\",\"{\\\"__object__\\\":\\\"Uint8Array\\\",\\\"__value__\\\":\\\"é0\\\"}\"]", ["arr", [["bytes", "ff000f00"], ["bytes", "0abc"], ["bytes", ""], ["bytes", ""], ["bytes", "abcd"], ["bytes", ""], ["bytes", "00"]]], null]
-["bytesBad1", "\"{\\\"__object__\\\":\\\"Uint8Array\\\",\\\"__value__\\\":\\\"abc\\\"}\"", null, "UnexpectedDataError: Hex string should have an even length."]
-["bytesBad2", "\"{\\\"__object__\\\":\\\"Uint8Array\\\",\\\"__value__\\\":\\\"\\\\n\\\\n\\\"}\"", null, "UnexpectedDataError: Failed to parse the hex string."]
-["bytesBad3", "\"{\\\"__object__\\\":\\\"Uint8Array\\\",\\\"__value__\\\":5}\"", null, "UnexpectedDataError: Hex string should have an even length."]
-["bytesBad4", "\"{\\\"__object__\\\":\\\"Uint8Array\\\"}\"", null, "TypeError: Cannot read properties of undefined (reading 'length')"]
-["bytesBad5", "\"{\\\"__object__\\\":\\\"Uint8Array\\\",\\\"__value__\\\":[1,2]}\"", null, "TypeError: hexString.match is not a function"]
-["mapForms", "[\"{\\\"__object__\\\":\\\"Map\\\",\\\"__value__\\\":\\\"null\\\"}\",\"{\\\"__object__\\\":\\\"Map\\\",\\\"__value__\\\":\\\"[{\\\\\\\"0\\\\\\\":1,\\\\\\\"1\\\\\\\":2},[3],{}]\\\"}\",\"{\\\"__object__\\\":\\\"Map\\\",\\\"__value__\\\":\\\"[[1,2],[1,3],[-0,4],[0,5],[null,1],[null,2]]\\\"}\",\"{\\\"__object__\\\":\\\"Map\\\",\\\"__value__\\\":\\\"\\\\\\\"\\\\\\\"\\\"}\",\"{\\\"__object__\\\":\\\"Map\\\",\\\"__value__\\\":null}\",\"{\\\"__object__\\\":\\\"Map\\\",\\\"__value__\\\":[\\\"null\\\"]}\",\"{\\\"__object__\\\":\\\"Map\\\",\\\"__value__\\\":\\\"\\\\\\\"{\\\\\\\\\\\\\\\"__object__\\\\\\\\\\\\\\\":\\\\\\\\\\\\\\\"Map\\\\\\\\\\\\\\\",\\\\\\\\\\\\\\\"__value__\\\\\\\\\\\\\\\":\\\\\\\\\\\\\\\"[[1,2]]\\\\\\\\\\\\\\\"}\\\\\\\"\\\"}\",\"{\\\"__object__\\\":\\\"Map\\\",\\\"__value__\\\":\\\"[\\\\\\\"{\\\\\\\\\\\\\\\"__object__\\\\\\\\\\\\\\\":\\\\\\\\\\\\\\\"Uint8Array\\\\\\\\\\\\\\\",\\\\\\\\\\\\\\\"__value__\\\\\\\\\\\\\\\":\\\\\\\\\\\\\\\"0102\\\\\\\\\\\\\\\"}\\\\\\\",[1,2]]\\\"}\"]", ["arr", [["map", []], ["map", [[["num", "3ff0000000000000"], ["num", "4000000000000000"]], [["num", "4008000000000000"], ["undef"]], [["undef"], ["undef"]]]], ["map", [[["num", "3ff0000000000000"], ["num", "4008000000000000"]], [["num", "0000000000000000"], ["num", "4014000000000000"]], [["null"], ["num", "4000000000000000"]]]], ["map", []], ["map", []], ["map", []], ["map", [[["num", "3ff0000000000000"], ["num", "4000000000000000"]]]], ["map", [[["num", "3ff0000000000000"], ["num", "4000000000000000"]]]]]], null]
-["mapBad1", "\"{\\\"__object__\\\":\\\"Map\\\",\\\"__value__\\\":5}\"", null, "TypeError: number 5 is not iterable (cannot read property Symbol(Symbol.iterator))"]
-["mapBad2", "\"{\\\"__object__\\\":\\\"Map\\\"}\"", null, "SyntaxError: \"undefined\" is not valid JSON"]
-["mapBad3", "\"{\\\"__object__\\\":\\\"Map\\\",\\\"__value__\\\":\\\"[\\\\\\\"ab\\\\\\\"]\\\"}\"", null, "TypeError: Iterator value ab is not an entry object"]
-["mapBad4", "\"{\\\"__object__\\\":\\\"Map\\\",\\\"__value__\\\":\\\"[null]\\\"}\"", null, "TypeError: Iterator value null is not an entry object"]
-["mapBad5", "\"{\\\"__object__\\\":\\\"Map\\\",\\\"__value__\\\":\\\"{}\\\"}\"", null, "TypeError: object is not iterable (cannot read property Symbol(Symbol.iterator))"]
-["mapBad6", "\"{\\\"__object__\\\":\\\"Map\\\",\\\"__value__\\\":\\\"\\\\\\\"ab\\\\\\\"\\\"}\"", null, "TypeError: Iterator value a is not an entry object"]
-["legacy", "[\"{\\\"__object__\\\":\\\"ClusterId\\\",\\\"__value__\\\":{\\\"x\\\":1}}\",\"{\\\"__object__\\\":\\\"VendorId\\\",\\\"__value__\\\":\\\"0x10\\\"}\",\"{\\\"__object__\\\":\\\"GroupId\\\",\\\"__value__\\\":\\\"\\\\\\\"{\\\\\\\\\\\\\\\"__object__\\\\\\\\\\\\\\\":\\\\\\\\\\\\\\\"BigInt\\\\\\\\\\\\\\\",\\\\\\\\\\\\\\\"__value__\\\\\\\\\\\\\\\":\\\\\\\\\\\\\\\"1\\\\\\\\\\\\\\\"}\\\\\\\"\\\"}\"]", ["arr", [["obj", [["x", ["num", "3ff0000000000000"]]]], ["str", "0x10"], ["str", "\"{\\\"__object__\\\":\\\"BigInt\\\",\\\"__value__\\\":\\\"1\\\"}\""]]], null]
-["legacyMissing", "{\"a\":\"{\\\"__object__\\\":\\\"ClusterId\\\"}\",\"b\":[\"{\\\"__object__\\\":\\\"EndpointNumber\\\"}\"]}", ["obj", [["b", ["arr", [["undef"]]]]]], null]
-["unknown", "\"{\\\"__object__\\\":\\\"Foo\\\",\\\"__value__\\\":1}\"", null, "UnexpectedDataError: Unknown object type: Foo"]
-["badMarkerJson", "\"{\\\"__object__\\\":\\\"x}\"", null, "SyntaxError: Unterminated string in JSON at position 17"]
-["notMarker", "\"{\\\"__object__\\\":\\\"BigInt\\\",\\\"__value__\\\":\\\"1\\\"} \"", ["str", "{\"__object__\":\"BigInt\",\"__value__\":\"1\"} "], null]
-["escapedMarker", "\"{\\\"__object__\\\":\\\"Big\\\\u0049nt\\\",\\\"__value__\\\":\\\"\\\\u0031\\\\u0032\\\"}\"", ["big", "12"], null]
-["dupInMarker", "\"{\\\"__object__\\\":\\\"Undefined\\\",\\\"__object__\\\":\\\"BigInt\\\",\\\"__value__\\\":\\\"1\\\",\\\"__value__\\\":\\\"2\\\"}\"", ["big", "2"], null]
-["nonStringTag", "\"{\\\"__object__\\\":\\\"BigInt\\\",\\\"__object__\\\":5}\"", null, "UnexpectedDataError: Unknown object type: 5"]
-["keyMarker", "{\"{\\\"__object__\\\":\\\"BigInt\\\",\\\"__value__\\\":\\\"1\\\"}\":1}", ["obj", [["{\"__object__\":\"BigInt\",\"__value__\":\"1\"}", ["num", "3ff0000000000000"]]]], null]
-["topUndef", "\"{\\\"__object__\\\":\\\"Undefined\\\"}\"", ["undef"], null]
-["protoKey", "{\"__proto__\":1,\"a\":{\"__proto__\":[]}}", ["obj", [["__proto__", ["num", "3ff0000000000000"]], ["a", ["obj", [["__proto__", ["arr", []]]]]]]], null]
-["numberToken", "{\"$serde_json::private::Number\":\"5\",\"x\":1}", ["obj", [["$serde_json::private::Number", ["str", "5"]], ["x", ["num", "3ff0000000000000"]]]], null]
-["numberToken2", "{\"$serde_json::private::Number\":\"5\"}", ["obj", [["$serde_json::private::Number", ["str", "5"]]]], null]
-["numberToken3", "{\"$serde_json::private::Number\":\"a\\u0062\"}", ["obj", [["$serde_json::private::Number", ["str", "ab"]]]], null]
-["indexKeys", "{\"4294967295\":1,\"4294967294\":2,\"01\":3,\"10\":4,\"9\":5,\"-1\":6}", ["obj", [["9", ["num", "4014000000000000"]], ["10", ["num", "4010000000000000"]], ["4294967294", ["num", "4000000000000000"]], ["4294967295", ["num", "3ff0000000000000"]], ["01", ["num", "4008000000000000"]], ["-1", ["num", "4018000000000000"]]]], null]
-"##;
+    /// Runs `f` on a thread with the engine threads' stack size (deep inputs recurse).
+    fn on_engine_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new().stack_size(crate::ENGINE_THREAD_STACK).spawn(f).unwrap().join().unwrap()
+    }
 
     #[test]
     fn matches_node_from_json_table() {
-        let mut failures = Vec::new();
-        for line in NODE_TABLE.lines().filter(|l| !l.is_empty()) {
-            let row: serde_json::Value = serde_json::from_str(line).unwrap();
-            let name = row[0].as_str().unwrap();
-            let text = row[1].as_str().unwrap();
-            let got = parse(text);
-            if name == "overflowLiteral" && !serde_json_has_arbitrary_precision() {
-                // Known limitation: without arbitrary_precision serde_json rejects literals
-                // beyond f64 range (JSON.parse gives ±Infinity). toJson never writes them.
-                assert!(got.is_err());
-                continue;
-            }
-            match (&row[2], &row[3], &got) {
-                (expected, serde_json::Value::Null, Ok(v)) if *expected == describe(v) => {}
-                (serde_json::Value::Null, serde_json::Value::String(js), Err(e)) => {
-                    // Same message as JS where we know it (not required, but keep them close).
-                    let msg = js.split_once(": ").map_or("", |(_, m)| m);
-                    let known = ["Unknown object type", "Hex string", "Cannot convert"];
-                    if known.iter().any(|k| msg.starts_with(k)) && e.message() != msg {
-                        failures.push(format!("{name}: message {:?} vs JS {:?}", e.message(), msg));
+        // Produced by matter.js's real fromJson: tests/fixtures/from-json-table.mjs.
+        const TABLE: &str = include_str!("../tests/fixtures/from-json-table.jsonl");
+        let failures = on_engine_stack(|| {
+            let mut failures = Vec::new();
+            for line in TABLE.lines().filter(|l| !l.is_empty()) {
+                let Value::Array(row) = parse_plain(line.as_bytes()).expect("table rows are JSON") else { panic!() };
+                let name = match &row[0] {
+                    Value::String(n) => n.to_string(),
+                    _ => panic!(),
+                };
+                let Value::String(text) = &row[1] else { panic!() };
+                let got = parse_value(text.as_bytes());
+                match (&row[2], &row[3], &got) {
+                    (expected, Value::Null, Ok(v)) if *expected == describe(v) => {}
+                    // JavaScript's reviver recursion ran out of stack; we must still decode it.
+                    (Value::Null, Value::String(js), Ok(_)) if js.to_string().starts_with("RangeError: Maximum call stack") => {}
+                    (Value::Null, Value::String(js), Err(e)) => {
+                        // Same message as JS where we know it (not required, but keep them
+                        // close); lone surrogates print as U+FFFD on both sides here.
+                        let js = js.to_string();
+                        let msg = js.split_once(": ").map_or("", |(_, m)| m);
+                        let known = ["Unknown object type", "Hex string", "Cannot convert"];
+                        if known.iter().any(|k| msg.starts_with(k)) && e.message() != msg {
+                            failures.push(format!("{name}: message {:?} vs JS {:?}", e.message(), msg));
+                        }
                     }
+                    _ => failures.push(format!(
+                        "{name}: got {:?}, node says {} / {}",
+                        got.map(|v| compact(&describe(&v))),
+                        compact(&row[2]),
+                        compact(&row[3])
+                    )),
                 }
-                _ => failures.push(format!("{name}: got {:?}, node says {} / {}", got.map(|v| describe(&v)), row[2], row[3])),
             }
-        }
+            failures
+        });
         assert!(failures.is_empty(), "{failures:#?}");
     }
 
@@ -918,7 +1013,7 @@ mod tests {
         //   -> { b: [ 1, <1 empty item> ] }
         let v = parse(r#"{"a":"{\"__object__\":\"Undefined\"}","b":[1,"{\"__object__\":\"Undefined\"}"]}"#).unwrap();
         let mut o = JsObject::new();
-        o.insert("b".into(), Value::Array(vec![Value::Number(1.0), Value::Undefined]));
+        o.insert("b", Value::Array(vec![Value::Number(1.0), Value::Undefined]));
         assert_eq!(v, Value::Object(o));
         // The hole re-encodes as the Undefined marker, like toJson(fromJson(...)) does.
         assert_eq!(compact(&v), r#"{"b":[1,"{\"__object__\":\"Undefined\"}"]}"#);
@@ -927,7 +1022,7 @@ mod tests {
 
     #[test]
     fn markers_round_trip_through_real_to_json_output() {
-        // Bytes from node: toJson([12345678901234567890n, new Uint8Array([0, 171]), new Map([[1n, undefined], ["x", new Map([[null, [true]]])]])])
+        // node: toJson([12345678901234567890n, new Uint8Array([0, 171]), new Map([[1n, undefined], ["x", new Map([[null, [true]]])]])])
         let text = r#"["{\"__object__\":\"BigInt\",\"__value__\":\"12345678901234567890\"}","{\"__object__\":\"Uint8Array\",\"__value__\":\"00ab\"}","{\"__object__\":\"Map\",\"__value__\":\"[[\\\"{\\\\\\\"__object__\\\\\\\":\\\\\\\"BigInt\\\\\\\",\\\\\\\"__value__\\\\\\\":\\\\\\\"1\\\\\\\"}\\\",\\\"{\\\\\\\"__object__\\\\\\\":\\\\\\\"Undefined\\\\\\\"}\\\"],[\\\"x\\\",\\\"{\\\\\\\"__object__\\\\\\\":\\\\\\\"Map\\\\\\\",\\\\\\\"__value__\\\\\\\":\\\\\\\"[[null,[true]]]\\\\\\\"}\\\"]]\"}"]"#;
         let v = parse(text).unwrap();
         let expected = Value::Array(vec![
@@ -935,10 +1030,7 @@ mod tests {
             Value::Bytes(vec![0, 171]),
             Value::Map(vec![
                 (Value::BigInt("1".into()), Value::Undefined),
-                (
-                    Value::String("x".into()),
-                    Value::Map(vec![(Value::Null, Value::Array(vec![Value::Bool(true)]))]),
-                ),
+                (s("x"), Value::Map(vec![(Value::Null, Value::Array(vec![Value::Bool(true)]))])),
             ]),
         ]);
         assert_eq!(v, expected);
@@ -946,14 +1038,28 @@ mod tests {
     }
 
     #[test]
+    fn lone_surrogates_survive_and_pairs_join() {
+        // node: JSON.stringify(["a\ud800", "\udc00b", "\ud83d\ude00", {"\udfff": "\ud800\ud800"}])
+        let text = r#"["a\ud800","\udc00b","😀",{"\udfff":"\ud800\ud800"}]"#;
+        let v = parse(text).unwrap();
+        assert_eq!(compact(&v), text);
+        // Escaped pairs and upper-case escapes read as JavaScript reads them, and print as
+        // JSON.stringify prints them.
+        assert_eq!(compact(&parse(r#""\ud83d\ude00\uD800""#).unwrap()), r#""😀\ud800""#);
+        let Value::String(lone) = parse(r#""\ud800""#).unwrap() else { panic!() };
+        assert_eq!(lone.code_units().collect::<Vec<_>>(), [0xd800]);
+    }
+
+    #[test]
     #[allow(clippy::excessive_precision)]
     fn numbers_round_like_json_parse() {
-        // node: JSON.parse of each literal, compared by bit pattern in the table above (bigNum);
-        // a few more spot checks here.
-        let v = parse("[0.1, 1e21, 5e-324, 2.2250738585072011e-308, 18446744073709551615, -9223372036854775809]").unwrap();
+        let v = parse("[0.1, 1e21, 5e-324, 2.2250738585072011e-308, 18446744073709551615, -9223372036854775809, 1e400]").unwrap();
         let Value::Array(items) = v else { panic!() };
         let nums: Vec<f64> = items.iter().map(|x| if let Value::Number(n) = x { *n } else { panic!() }).collect();
-        assert_eq!(nums, vec![0.1, 1e21, 5e-324, 2.2250738585072011e-308, 18446744073709551615.0, -9223372036854775809.0]);
+        assert_eq!(
+            nums,
+            vec![0.1, 1e21, 5e-324, 2.2250738585072011e-308, 18446744073709551615.0, -9223372036854775809.0, f64::INFINITY]
+        );
         assert!(matches!(parse("-0").unwrap(), Value::Number(n) if n == 0.0 && n.is_sign_negative()));
     }
 
@@ -968,55 +1074,58 @@ mod tests {
             b"[1] x",
             b"\xff\xfe",
             b"\"\xc3\x28\"",
-            b"\"\\ud800\"",
             b"NaN",
             b"01",
+            b"-",
+            b"1.",
+            b"1e",
             b"\xef\xbb\xbf1",
             b"{'a':1}",
             b"\"\x01\"",
+            b"\"\\x\"",
+            b"\"\\u12\"",
+            b"[1,]",
+            b"{\"a\":1,}",
         ] {
             assert!(parse_value(bad).is_err(), "{bad:?}");
         }
-        let deep = "[".repeat(100_000);
-        assert!(parse_value(deep.as_bytes()).is_err());
-        let deep_ok = format!("{}{}", "[".repeat(100), "]".repeat(100));
-        assert!(parse_value(deep_ok.as_bytes()).is_ok());
-        let deep_obj = "{\"a\":".repeat(10_000);
-        assert!(parse_value(deep_obj.as_bytes()).is_err());
+        // Depth: far beyond anything matter.js can write is refused, not a stack overflow.
+        let deep = "[".repeat(1_000_000);
+        let e = parse_value(deep.as_bytes()).unwrap_err();
+        assert!(e.message().contains("nested deeper"), "{e}");
         let e = parse("[1,").unwrap_err();
-        assert!(e.to_string().contains("line 1"), "{e}");
+        assert!(e.message().contains("end of JSON"), "{e}");
     }
 
     #[test]
-    fn total_depth_across_nested_maps_is_bounded_and_stack_safe() {
-        fn wrap(mut v: Value, levels: usize) -> Value {
-            for _ in 0..levels {
-                v = Value::Array(vec![v]);
+    fn any_depth_matter_js_writes_is_read_encoded_and_dropped() {
+        on_engine_stack(|| {
+            for depth in [129, 4_000, MAX_DEPTH - 1] {
+                let text = format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+                let v = parse_value(text.as_bytes()).unwrap();
+                assert_eq!(compact(&v), text);
+                let obj = format!("{}1{}", "{\"a\":".repeat(depth), "}".repeat(depth));
+                let v = parse_value(obj.as_bytes()).unwrap();
+                assert_eq!(compact(&v), obj);
             }
-            v
+        });
+    }
+
+    #[test]
+    fn map_marker_nesting_is_bounded() {
+        let mut text = String::from("1");
+        for _ in 0..(MAX_MARKER_NESTING + 1) {
+            let mut quoted = Vec::new();
+            crate::json_write::write_js_string(&mut quoted, JsStr::new(&format!("[[1,{text}]]")));
+            let marker = format!("{{\"__object__\":\"Map\",\"__value__\":{}}}", String::from_utf8(quoted).unwrap());
+            let mut outer = Vec::new();
+            crate::json_write::write_js_string(&mut outer, JsStr::new(&marker));
+            text = String::from_utf8(outer).unwrap();
+            if text.len() > 1 << 22 {
+                break; // the escaping doubles each level: real data cannot nest this deep
+            }
         }
-        // Each Map level adds 98 arrays + the entries array + the [k, v] pair = 100 levels.
-        let nest = |maps: usize| {
-            let mut v = wrap(Value::Number(1.0), 100);
-            for _ in 0..maps {
-                v = wrap(Value::Map(vec![(Value::Number(1.0), v)]), 98);
-            }
-            v
-        };
-        let run = |v: Value| {
-            std::thread::Builder::new()
-                .stack_size(2 << 20) // tokio's default worker stack
-                .spawn(move || {
-                    let text = compact(&v);
-                    parse(&text).map(|back| back == v)
-                })
-                .unwrap()
-                .join()
-                .unwrap()
-        };
-        assert_eq!(run(nest(4)), Ok(true)); // 500 levels in total
-        let err = run(nest(5)).unwrap_err(); // 600 levels
-        assert!(err.message().contains("nesting too deep"), "{err}");
+        let _ = on_engine_stack(move || parse_value(text.as_bytes()).map(|_| ()));
     }
 
     #[test]
@@ -1038,77 +1147,14 @@ mod tests {
         let Value::Object(o) = parse(&text).unwrap() else { panic!() };
         assert!(start.elapsed().as_secs() < 5);
         assert_eq!(o.len(), 200_000);
-        let keys: Vec<&String> = o.iter().map(|(k, _)| k).collect();
+        let keys: Vec<String> = o.iter().map(|(k, _)| k.to_string()).collect();
         assert_eq!(keys[0], "1000");
         assert_eq!(keys[199], "200000");
         assert_eq!(keys[200], "k1");
-        assert_eq!(o.get("k1"), Some(&Value::String("last".into())));
+        assert_eq!(o.get("k1"), Some(&s("last")));
     }
 
-    // ---------------------------------------------------------------- property tests
-
-    fn tricky_number() -> impl Strategy<Value = f64> {
-        prop_oneof![
-            any::<f64>(),
-            any::<i32>().prop_map(|n| n as f64),
-            any::<i64>().prop_map(|n| n as f64),
-            (any::<i32>(), -30i32..30).prop_map(|(m, e)| m as f64 * 10f64.powi(e)),
-            prop::sample::select(vec![
-                0.0, -0.0, 0.1, 0.3, 1e21, 1e-7, 5e-7, 123456789012345680000.0, f64::MAX, f64::MIN_POSITIVE,
-                5e-324, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 9007199254740993.0, 1.5, -2.5e-10,
-            ]),
-        ]
-    }
-
-    fn any_string() -> impl Strategy<Value = String> {
-        prop_oneof![
-            "[a-z0-9]{0,6}",
-            any::<String>(),
-            "[\\x00-\\x1f\"\\\\\u{7f}\u{2028}\u{e9}\u{1F600}a{}:,]{0,8}",
-        ]
-        .prop_filter("marker-looking strings are decoded by design", |s| !s.starts_with(MARKER_PREFIX))
-    }
-
-    fn any_key() -> impl Strategy<Value = String> {
-        prop_oneof![
-            prop::sample::select(vec!["0", "1", "2", "10", "01", "-1", "4294967294", "4294967295", "a", "b", "__proto__", ""])
-                .prop_map(String::from),
-            any_string(),
-        ]
-    }
-
-    fn any_bigint() -> impl Strategy<Value = String> {
-        prop_oneof![
-            any::<i128>().prop_map(|n| n.to_string()),
-            "[1-9][0-9]{20,60}",
-            "-[1-9][0-9]{20,60}",
-        ]
-    }
-
-    fn any_value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Undefined),
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            tricky_number().prop_map(Value::Number),
-            any_string().prop_map(Value::String),
-            any_bigint().prop_map(Value::BigInt),
-            prop::collection::vec(any::<u8>(), 0..8).prop_map(Value::Bytes),
-        ];
-        leaf.prop_recursive(5, 64, 6, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-                prop::collection::vec((any_key(), inner.clone()), 0..6).prop_map(|entries| {
-                    let mut o = JsObject::new();
-                    for (k, v) in entries {
-                        o.insert(k, v);
-                    }
-                    Value::Object(o)
-                }),
-                prop::collection::vec((inner.clone(), inner), 0..4).prop_map(Value::Map),
-            ]
-        })
-    }
+    use crate::test_values::any_value;
 
     /// What `fromJson(toJson(v))` yields, modelled independently of the codec.
     fn model(v: &Value) -> Value {
@@ -1117,6 +1163,11 @@ mod tests {
             Value::Number(n) if *n == 0.0 => Value::Number(0.0),
             Value::Array(items) => Value::Array(items.iter().map(model).collect()),
             Value::Object(o) => {
+                if let (Some(Value::String(t)), Some(Value::Array(_))) = (o.get("type"), o.get("data")) {
+                    if t == "Buffer" {
+                        return v.clone(); // toJson turns it into bytes; not modelled here
+                    }
+                }
                 let mut out = JsObject::new();
                 for (k, v) in o.iter() {
                     let m = model(v);
@@ -1151,6 +1202,18 @@ mod tests {
         }
     }
 
+    fn buffer_shaped(v: &Value) -> bool {
+        match v {
+            Value::Object(o) => {
+                matches!((o.get("type"), o.get("data")), (Some(Value::String(t)), Some(Value::Array(_))) if t == "Buffer")
+                    || o.iter().any(|(_, v)| buffer_shaped(v))
+            }
+            Value::Array(items) => items.iter().any(buffer_shaped),
+            Value::Map(entries) => entries.iter().any(|(k, v)| buffer_shaped(k) || buffer_shaped(v)),
+            _ => false,
+        }
+    }
+
     proptest! {
         // 512 cases unless PROPTEST_CASES says otherwise.
         #![proptest_config(ProptestConfig {
@@ -1160,6 +1223,7 @@ mod tests {
 
         #[test]
         fn round_trip(v in any_value()) {
+            prop_assume!(!buffer_shaped(&v));
             let expected = describe(&model(&v));
             let text = compact(&v);
             let parsed = parse(&text).map_err(|e| TestCaseError::fail(format!("{e}: {text}")))?;
@@ -1186,61 +1250,5 @@ mod tests {
                 let _ = parse_value(&text);
             }
         }
-    }
-
-    /// Development oracle: `node scratch/codec-oracle.mjs` (in /work/main) writes
-    /// scratch/codec-oracle.jsonl from the real toJson/fromJson; this checks every line.
-    /// Run with `CODEC_ORACLE=/path/to/codec-oracle.jsonl cargo test -- --ignored oracle`.
-    #[test]
-    #[ignore]
-    fn oracle() {
-        let path = std::env::var("CODEC_ORACLE").unwrap_or_else(|_| "/work/main/scratch/codec-oracle.jsonl".into());
-        let data = std::fs::read_to_string(&path).unwrap();
-        let (mut parsed, mut rejected, mut encoded, mut failures) = (0, 0, 0, Vec::new());
-        for (n, line) in data.lines().enumerate() {
-            let rec: serde_json::Value = serde_json::from_str(line).unwrap();
-            let text = rec["t"].as_str().unwrap();
-            let got = parse(text);
-            match (&got, rec.get("d"), rec.get("e")) {
-                (Ok(v), Some(d), None) if describe(v) == *d => {}
-                (Err(_), None, Some(_)) => rejected += 1,
-                _ => {
-                    failures.push(format!("line {n}: parse {text:?}: got {:?}, node {}", got.as_ref().map(describe), rec));
-                    continue;
-                }
-            }
-            if let Some(desc) = rec.get("v") {
-                let original = undescribe(desc);
-                if compact(&original) != text {
-                    failures.push(format!("line {n}: toJson(value)\n ours {}\n node {text}", compact(&original)));
-                }
-                let vp = rec["vp"].as_str().unwrap();
-                if pretty(&original) != vp {
-                    failures.push(format!("line {n}: toJson(value, 2)\n ours {}\n node {vp}", pretty(&original)));
-                }
-                encoded += 1;
-            }
-            let Ok(v) = got else { continue };
-            if let Some(c) = rec.get("c").and_then(|c| c.as_str()) {
-                parsed += 1;
-                if compact(&v) != c {
-                    failures.push(format!("line {n}: compact\n ours {}\n node {c}", compact(&v)));
-                }
-                let p = rec["p"].as_str().unwrap();
-                if pretty(&v) != p {
-                    failures.push(format!("line {n}: pretty\n ours {}\n node {p}", pretty(&v)));
-                }
-                // The pretty text reads back as the compact one does (NaN/-0 already normalised).
-                match (parse(p), parse(c)) {
-                    (Ok(pv), Ok(cv)) if describe(&pv) == describe(&cv) => {}
-                    other => failures.push(format!("line {n}: pretty parse {other:?}")),
-                }
-            }
-        }
-        eprintln!(
-            "oracle: {encoded} JS values encoded, {parsed} texts decoded and re-encoded, {rejected} rejected like fromJson, {} failures",
-            failures.len()
-        );
-        assert!(failures.is_empty(), "{}", failures[..failures.len().min(20)].join("\n"));
     }
 }

@@ -9,6 +9,7 @@
 //! The module also hosts the few JavaScript coercions (`ToString`, `ToNumber`, integer
 //! printing) that both the encoder and the decoder need to mirror JS behaviour.
 
+use crate::jsstr::{JsStr, JsString};
 use crate::value::Value;
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -34,14 +35,16 @@ pub fn write_value_pretty(out: &mut Vec<u8>, v: &Value, level: usize) {
 }
 
 /// Appends `s` quoted the way `JSON.stringify` quotes a string: `"` and `\` escaped, the
-/// short escapes `\b \f \n \r \t`, other control characters as `\u00xx` (lowercase hex),
-/// everything else (including U+007F and U+2028/2029) as raw UTF-8.
-pub fn write_js_string(out: &mut Vec<u8>, s: &str) {
-    out.reserve(s.len() + 2);
-    out.push(b'"');
+/// short escapes `\b \f \n \r \t`, other control characters and lone surrogates as
+/// `\uxxxx` (lowercase hex), everything else (including U+007F and U+2028/2029) as raw UTF-8.
+pub fn write_js_string(out: &mut Vec<u8>, s: &JsStr) {
     let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
         let esc: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -51,20 +54,38 @@ pub fn write_js_string(out: &mut Vec<u8>, s: &str) {
             b'\r' => b"\\r",
             b'\t' => b"\\t",
             0x00..=0x1f => &[],
-            _ => continue,
+            // A lone surrogate (WTF-8 `ED A0..BF xx`): JSON.stringify writes it as an escape.
+            0xed if bytes.get(i + 1).is_some_and(|b1| *b1 >= 0xa0) => {
+                out.extend_from_slice(&bytes[start..i]);
+                let unit = 0xd000 | ((bytes[i + 1] as u32 & 0x3f) << 6) | (bytes[i + 2] as u32 & 0x3f);
+                push_unicode_escape(out, unit);
+                i += 3;
+                start = i;
+                continue;
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         out.extend_from_slice(&bytes[start..i]);
-        start = i + 1;
         if esc.is_empty() {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[(b >> 4) as usize]);
-            out.push(HEX[(b & 0xf) as usize]);
+            push_unicode_escape(out, b as u32);
         } else {
             out.extend_from_slice(esc);
         }
+        i += 1;
+        start = i;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+fn push_unicode_escape(out: &mut Vec<u8>, unit: u32) {
+    out.extend_from_slice(b"\\u");
+    for shift in [12, 8, 4, 0] {
+        out.push(HEX[((unit >> shift) & 0xf) as usize]);
+    }
 }
 
 /// Appends `n` as `JSON.stringify(n)` does: ECMAScript `Number::toString` for finite
@@ -94,6 +115,7 @@ fn write_any(out: &mut Vec<u8>, v: &Value, indent: Option<usize>) {
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
         Value::Number(n) => write_number(out, *n),
+        Value::Interval(marker) => write_js_string(out, marker),
         Value::String(s) => write_js_string(out, s),
         Value::BigInt(digits) => write_bigint_marker(out, digits),
         Value::Bytes(bytes) => write_bytes_marker(out, bytes.iter().copied()),
@@ -156,13 +178,14 @@ fn write_any(out: &mut Vec<u8>, v: &Value, indent: Option<usize>) {
                 inner.push(b']');
             }
             inner.push(b']');
+            // The encoder escapes lone surrogates, so its output is plain UTF-8 text.
             let inner = String::from_utf8(inner).expect("encoder emits UTF-8");
             let mut marker = Vec::with_capacity(MAP_OPEN.len() + inner.len() * 2 + 3);
             marker.extend_from_slice(MAP_OPEN.as_bytes());
-            write_js_string(&mut marker, &inner);
+            write_js_string(&mut marker, JsStr::new(&inner));
             marker.push(b'}');
             let marker = String::from_utf8(marker).expect("encoder emits UTF-8");
-            write_js_string(out, &marker);
+            write_js_string(out, JsStr::new(&marker));
         }
     }
 }
@@ -191,7 +214,7 @@ pub(crate) fn write_bigint_marker(out: &mut Vec<u8>, digits: &str) {
     } else {
         // Not canonical decimal (should not happen); still emit valid, faithfully escaped JSON.
         let marker = format!(r#"{{"__object__":"BigInt","__value__":"{digits}"}}"#);
-        write_js_string(out, &marker);
+        write_js_string(out, JsStr::new(&marker));
     }
 }
 
@@ -236,9 +259,10 @@ pub(crate) fn js_to_number(v: &Value) -> f64 {
         Value::Null => 0.0,
         Value::Bool(b) => f64::from(u8::from(*b)),
         Value::Number(n) => *n,
-        Value::String(s) => js_string_to_number(s),
+        Value::Interval(_) => f64::NAN,
+        Value::String(s) => js_string_to_number(&s.to_string_lossy()),
         Value::BigInt(d) => d.parse().unwrap_or(f64::NAN),
-        Value::Array(_) | Value::Bytes(_) => js_string_to_number(&js_to_string(v)),
+        Value::Array(_) | Value::Bytes(_) => js_string_to_number(&js_to_string(v).to_string_lossy()),
         Value::Object(_) | Value::Map(_) => f64::NAN,
     }
 }
@@ -340,24 +364,29 @@ fn is_str_unsigned_decimal_literal(b: &[u8]) -> bool {
 
 /// ECMAScript `ToString` for the values of our model (`Array.prototype.join` for arrays and
 /// typed arrays, `[object Object]` / `[object Map]` for the rest).
-pub(crate) fn js_to_string(v: &Value) -> String {
-    let mut out = Vec::new();
+pub(crate) fn js_to_string(v: &Value) -> JsString {
+    let mut out = JsString::new();
     push_js_to_string(&mut out, v);
-    String::from_utf8(out).expect("ToString emits UTF-8")
+    out
 }
 
-fn push_js_to_string(out: &mut Vec<u8>, v: &Value) {
+fn push_js_to_string(out: &mut JsString, v: &Value) {
     match v {
-        Value::Undefined => out.extend_from_slice(b"undefined"),
-        Value::Null => out.extend_from_slice(b"null"),
-        Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Value::Number(n) => push_js_number(out, *n),
-        Value::String(s) => out.extend_from_slice(s.as_bytes()),
-        Value::BigInt(d) => out.extend_from_slice(d.as_bytes()),
+        Value::Undefined => out.push_str("undefined"),
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => {
+            let mut digits = Vec::new();
+            push_js_number(&mut digits, *n);
+            out.push_str(std::str::from_utf8(&digits).expect("numbers print as ASCII"));
+        }
+        Value::Interval(_) => out.push_str("NaN"),
+        Value::String(s) => out.push_js(s),
+        Value::BigInt(d) => out.push_str(d),
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(b',');
+                    out.push_str(",");
                 }
                 if !matches!(item, Value::Undefined | Value::Null) {
                     push_js_to_string(out, item);
@@ -367,13 +396,13 @@ fn push_js_to_string(out: &mut Vec<u8>, v: &Value) {
         Value::Bytes(bytes) => {
             for (i, b) in bytes.iter().enumerate() {
                 if i > 0 {
-                    out.push(b',');
+                    out.push_str(",");
                 }
-                out.extend_from_slice(b.to_string().as_bytes());
+                out.push_str(&b.to_string());
             }
         }
-        Value::Object(_) => out.extend_from_slice(b"[object Object]"),
-        Value::Map(_) => out.extend_from_slice(b"[object Map]"),
+        Value::Object(_) => out.push_str("[object Object]"),
+        Value::Map(_) => out.push_str("[object Map]"),
     }
 }
 
@@ -473,7 +502,7 @@ mod tests {
     }
 
     fn s(x: &str) -> Value {
-        Value::String(x.to_string())
+        Value::String(x.into())
     }
 
     #[test]

@@ -209,6 +209,7 @@ fn stale_reason(owner: Option<&(u32, Option<String>)>, lock_mtime: Option<std::t
 #[cfg(unix)]
 fn process_alive(pid: u32) -> bool {
     // Signal 0 probes existence; EPERM still means the process exists.
+    // SAFETY: kill(2) with signal 0 sends nothing; it only reads its two integer arguments.
     let rc = unsafe { libc_kill(pid as i32, 0) };
     rc == 0 || io::Error::last_os_error().raw_os_error() != Some(3 /* ESRCH */)
 }

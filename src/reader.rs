@@ -163,7 +163,7 @@ fn parse_parallel(lines: &[(u32, &[u8])]) -> Vec<(u32, Result<Commit, crate::com
     }
     let chunk = lines.len().div_ceil(threads);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = lines.chunks(chunk).map(|c| scope.spawn(move || parse(c))).collect();
+        let handles: Vec<_> = lines.chunks(chunk).map(|c| crate::spawn_scoped(scope, move || parse(c))).collect();
         handles.into_iter().flat_map(|h| h.join().expect("parser thread")).collect()
     })
 }

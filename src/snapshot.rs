@@ -10,7 +10,8 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 
 use crate::commit::CommitId;
-use crate::json_read::parse_value;
+use crate::jsstr::JsStr;
+use crate::json_read::{parse_plain, revive, JsonError};
 use crate::encoded::{write_pretty, Cursor, Encoded, Scanned};
 use crate::json_write::{write_js_string, write_number};
 use crate::store::{Context, StoreData};
@@ -62,45 +63,68 @@ pub fn encode(commit_id: CommitId, ts: f64, data: &StoreData) -> Vec<u8> {
 }
 
 /// Parses snapshot text. Errors name what is wrong; the caller adds the file name.
+///
+/// Semantics: `fromJson(text)` as matter.js's `WalSnapshot.load` reads it.
 pub fn decode(text: &[u8]) -> Result<Snapshot, String> {
-    if let Some(snap) = fast_decode(text) {
-        return Ok(snap);
+    match fast_decode(text) {
+        Some(snap) => Ok(snap),
+        None => full_decode(text),
     }
-    let Value::Object(root) = parse_value(text).map_err(|e| format!("invalid JSON: {e}"))? else {
+}
+
+/// The full decoder: the definition of what a snapshot file means.
+fn full_decode(text: &[u8]) -> Result<Snapshot, String> {
+    let invalid = |e: JsonError| format!("invalid JSON: {e}");
+    let Value::Object(root) = parse_plain(text).map_err(invalid)? else {
         return Err("snapshot is not an object".into());
     };
     let mut commit_id = None;
     let mut ts = 0.0;
-    let mut data = StoreData::default();
+    let mut data = None;
     for (k, v) in root.into_entries() {
-        match (k.as_str(), v) {
-            ("commitId", Value::Object(id)) => {
-                let num = |name: &str| match id.get(name) {
-                    Some(Value::Number(n)) if *n >= 0.0 && n.fract() == 0.0 && *n <= u32::MAX as f64 => Ok(*n as u32),
-                    _ => Err(format!("snapshot commitId.{name} is missing or invalid")),
+        if k == "data" {
+            let Value::Object(contexts) = v else {
+                revive(v).map_err(invalid)?;
+                return Err("snapshot data is not an object".into());
+            };
+            let mut store = StoreData::default();
+            for (ctx_key, ctx_value) in contexts.into_entries() {
+                let Value::Object(entries) = ctx_value else {
+                    revive(ctx_value).map_err(invalid)?;
+                    return Err(format!("snapshot context {ctx_key:?} is not an object"));
                 };
-                commit_id = Some(CommitId { segment: num("segment")?, offset: num("offset")? });
-            }
-            ("ts", Value::Number(n)) => ts = n,
-            ("data", Value::Object(contexts)) => {
-                for (ctx_key, ctx_value) in contexts.into_entries() {
-                    let Value::Object(entries) = ctx_value else {
-                        return Err(format!("snapshot context {ctx_key:?} is not an object"));
-                    };
-                    let mut ctx = Context::default();
-                    for (key, value) in entries.into_entries() {
-                        ctx.insert(&key, Encoded::from_value(&value));
+                let mut ctx = Context::default();
+                for (key, value) in entries.into_entries() {
+                    // A value reviving to undefined: the reviver deletes the property.
+                    match revive(value).map_err(invalid)? {
+                        Value::Undefined => {}
+                        v => ctx.insert(&key, Encoded::from_value(&v)),
                     }
-                    data.put_context(&ctx_key, ctx);
                 }
+                store.put_context(&ctx_key, ctx);
             }
-            ("commitId", _) => return Err("snapshot commitId is not an object".into()),
-            ("data", _) => return Err("snapshot data is not an object".into()),
-            _ => {}
+            data = Some(store);
+            continue;
+        }
+        let v = revive(v).map_err(invalid)?;
+        if k == "commitId" {
+            let Value::Object(id) = v else {
+                return Err("snapshot commitId is not an object".into());
+            };
+            let num = |name: &str| match id.get(name) {
+                Some(Value::Number(n)) if *n >= 0.0 && n.fract() == 0.0 && *n <= u32::MAX as f64 => Ok(*n as u32),
+                _ => Err(format!("snapshot commitId.{name} is missing or invalid")),
+            };
+            commit_id = Some(CommitId { segment: num("segment")?, offset: num("offset")? });
+        } else if k == "ts" {
+            if let Value::Number(n) = v {
+                ts = n;
+            }
         }
     }
     let commit_id = commit_id.ok_or("snapshot has no commitId")?;
-    Ok(Snapshot { commit_id, ts, data })
+    // matter.js assigns a missing `data` as nothing: an empty store.
+    Ok(Snapshot { commit_id, ts, data: data.unwrap_or_default() })
 }
 
 /// Fast path for snapshots as matter.js (or we) write them: one pass splits the contexts,
@@ -157,13 +181,14 @@ fn fast_decode(text: &[u8]) -> Option<Snapshot> {
                 let mut c = Cursor::new_str(body);
                 c.object(|c, key| {
                     match c.value()? {
-                        Scanned::Canonical(e) => ctx.insert(key, e),
-                        // Values reviving to undefined are dropped, as JSON.parse's reviver does.
-                        Scanned::Raw(raw) => {
-                            if let Some(e) = Encoded::from_disk(raw).ok()? {
-                                ctx.insert(key, e);
-                            }
-                        }
+                        Scanned::Canonical(e) if e.is_undefined() => return None,
+                        Scanned::Canonical(e) => ctx.insert(JsStr::new(key), e),
+                        Scanned::Raw(raw) => match Encoded::from_json(raw).ok()? {
+                            // Deleted by the reviver; where a duplicate key is involved the
+                            // order matters, so leave that to the full decoder.
+                            e if e.is_undefined() => return None,
+                            e => ctx.insert(JsStr::new(key), e),
+                        },
                     }
                     Some(())
                 })?;
@@ -177,7 +202,7 @@ fn fast_decode(text: &[u8]) -> Option<Snapshot> {
     } else {
         let chunk = contexts.len().div_ceil(threads).max(1);
         let parts: Vec<Option<Vec<Context>>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = contexts.chunks(chunk).map(|c| scope.spawn(move || decode_chunk(c))).collect();
+            let handles: Vec<_> = contexts.chunks(chunk).map(|c| crate::spawn_scoped(scope, move || decode_chunk(c))).collect();
             handles.into_iter().map(|h| h.join().ok().flatten()).collect()
         });
         let mut all = Vec::with_capacity(contexts.len());
@@ -188,7 +213,7 @@ fn fast_decode(text: &[u8]) -> Option<Snapshot> {
     };
     let mut data = StoreData::default();
     for ((ctx_key, _), ctx) in contexts.iter().zip(decoded) {
-        data.put_context(ctx_key, ctx);
+        data.put_context(JsStr::new(ctx_key), ctx);
     }
     Some(Snapshot { commit_id: CommitId { segment: segment?, offset: offset? }, ts: ts.unwrap_or(0.0), data })
 }
@@ -331,8 +356,8 @@ mod tests {
     fn store() -> StoreData {
         let mut s = StoreData::default();
         s.apply(&[
-            Op::Upd { key: "a.b".into(), values: vec![("k".into(), Encoded::from_value(&Value::Array(vec![Value::Number(1.0)])))] },
-            Op::Upd { key: "e".into(), values: vec![] },
+            Op::upd("a.b", vec![("k".into(), Encoded::from_value(&Value::Array(vec![Value::Number(1.0)])))]),
+            Op::upd("e", vec![]),
         ]);
         s
     }
@@ -438,3 +463,69 @@ mod peek_tests {
         assert_eq!(peek_commit_id(dir.path(), "snapshot"), None);
     }
 }
+
+#[cfg(test)]
+mod fast_equals_full {
+    use super::{encode, fast_decode, full_decode};
+    use crate::json_write::{write_js_string, write_value, write_value_pretty};
+    use crate::jsstr::JsString;
+    use crate::test_values::{any_key, any_value};
+    use proptest::prelude::*;
+
+    fn quoted(k: &JsString) -> String {
+        let mut o = Vec::new();
+        write_js_string(&mut o, k);
+        String::from_utf8(o).unwrap()
+    }
+
+    fn member_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => any_value().prop_map(|v| { let mut o = Vec::new(); write_value_pretty(&mut o, &v, 3); String::from_utf8(o).unwrap() }),
+            1 => any_value().prop_map(|v| { let mut o = Vec::new(); write_value(&mut o, &v); String::from_utf8(o).unwrap() }),
+            1 => prop::sample::select(vec![
+                r#""{\"__object__\":\"Undefined\"}""#.to_string(),
+                r#""{\"__object__\":\"BigInt\",\"__value__\":\"007\"}""#.to_string(),
+                r#""{\"__object__\":\"Interval\"}""#.to_string(),
+                "1.50".to_string(),
+            ]),
+        ]
+    }
+
+    /// A snapshot text with arbitrary contexts and members (duplicates allowed).
+    fn any_snapshot() -> impl Strategy<Value = String> {
+        let member = (prop_oneof![any_key(), Just(JsString::from("k"))], member_text());
+        let context = (prop_oneof![any_key(), Just(JsString::from("c"))], prop::collection::vec(member, 0..5));
+        prop::collection::vec(context, 0..4).prop_map(|contexts| {
+            let body: Vec<String> = contexts
+                .iter()
+                .map(|(ctx, members)| {
+                    let m: Vec<String> = members.iter().map(|(k, v)| format!("\n      {}: {v}", quoted(k))).collect();
+                    format!("\n    {}: {{{}\n    }}", quoted(ctx), m.join(","))
+                })
+                .collect();
+            format!(
+                "{{\n  \"commitId\": {{\n    \"segment\": 1,\n    \"offset\": 2\n  }},\n  \"ts\": 3,\n  \"data\": {{{}\n  }}\n}}",
+                body.join(",")
+            )
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256),
+            ..ProptestConfig::default()
+        })]
+
+        /// Whatever the fast path answers, the full decoder answers the same.
+        #[test]
+        fn fast_snapshot_decoder_equals_full(text in any_snapshot()) {
+            if let Some(fast) = fast_decode(text.as_bytes()) {
+                let full = full_decode(text.as_bytes()).map_err(|e| TestCaseError::fail(format!("{e}: {text}")))?;
+                let a = String::from_utf8(encode(fast.commit_id, fast.ts, &fast.data)).unwrap();
+                let b = String::from_utf8(encode(full.commit_id, full.ts, &full.data)).unwrap();
+                prop_assert_eq!(a, b, "{}", text);
+            }
+        }
+    }
+}
+

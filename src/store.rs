@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::commit::Op;
 use crate::encoded::Encoded;
+use crate::jsstr::{JsStr, JsString};
 use crate::value::array_index;
 
 /// Where a key sorts: canonical array-index keys first (ascending), then every other key in
@@ -20,7 +21,7 @@ enum Slot {
 /// Insertion sequence shared by all maps; only its monotonicity matters.
 static NEXT_SEQ: AtomicU64 = AtomicU64::new(0);
 
-fn slot_for(key: &str) -> Slot {
+fn slot_for(key: &JsStr) -> Slot {
     match array_index(key) {
         Some(i) => Slot::Index(i),
         None => Slot::Seq(NEXT_SEQ.fetch_add(1, Ordering::Relaxed)),
@@ -29,13 +30,13 @@ fn slot_for(key: &str) -> Slot {
 
 /// Key index of an [`OrderedMap`]: a persistent hash map with a fast (non-SipHash) hasher;
 /// keys are context names and storage keys, not attacker-chosen hash-flooding input.
-type KeyIndex<V> = imbl::GenericHashMap<Arc<str>, (Slot, V), foldhash::fast::RandomState, imbl::shared_ptr::DefaultSharedPtr>;
+type KeyIndex<V> = imbl::GenericHashMap<Arc<JsStr>, (Slot, V), foldhash::fast::RandomState, imbl::shared_ptr::DefaultSharedPtr>;
 
 /// A persistent map that iterates in JavaScript property order. Cloning is O(1).
 #[derive(Clone)]
 pub struct OrderedMap<V: Clone> {
     by_key: KeyIndex<V>,
-    order: imbl::OrdMap<Slot, Arc<str>>,
+    order: imbl::OrdMap<Slot, Arc<JsStr>>,
 }
 
 impl<V: Clone> Default for OrderedMap<V> {
@@ -45,31 +46,31 @@ impl<V: Clone> Default for OrderedMap<V> {
 }
 
 impl<V: Clone> OrderedMap<V> {
-    pub fn get(&self, key: &str) -> Option<&V> {
+    pub fn get(&self, key: &JsStr) -> Option<&V> {
         self.by_key.get(key).map(|(_, v)| v)
     }
 
-    pub fn get_mut(&mut self, key: &str) -> Option<&mut V> {
+    pub fn get_mut(&mut self, key: &JsStr) -> Option<&mut V> {
         self.by_key.get_mut(key).map(|(_, v)| v)
     }
 
-    pub fn contains_key(&self, key: &str) -> bool {
+    pub fn contains_key(&self, key: &JsStr) -> bool {
         self.by_key.contains_key(key)
     }
 
     /// Sets `key`; an existing key keeps its position, as in JavaScript.
-    pub fn insert(&mut self, key: &str, value: V) {
+    pub fn insert(&mut self, key: &JsStr, value: V) {
         if let Some(entry) = self.by_key.get_mut(key) {
             entry.1 = value;
             return;
         }
-        let key: Arc<str> = Arc::from(key);
+        let key: Arc<JsStr> = Arc::from(key);
         let slot = slot_for(&key);
         self.order.insert(slot, key.clone());
         self.by_key.insert(key, (slot, value));
     }
 
-    pub fn remove(&mut self, key: &str) -> Option<V> {
+    pub fn remove(&mut self, key: &JsStr) -> Option<V> {
         let (slot, value) = self.by_key.remove(key)?;
         self.order.remove(&slot);
         Some(value)
@@ -88,12 +89,12 @@ impl<V: Clone> OrderedMap<V> {
     }
 
     /// Keys in JavaScript order.
-    pub fn keys(&self) -> impl Iterator<Item = &Arc<str>> + '_ {
+    pub fn keys(&self) -> impl Iterator<Item = &Arc<JsStr>> + '_ {
         self.order.values()
     }
 
     /// Entries in JavaScript order.
-    pub fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &V)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (&Arc<JsStr>, &V)> + '_ {
         self.order.values().map(move |k| (k, &self.by_key.get(k.as_ref()).expect("order and index agree").1))
     }
 }
@@ -107,14 +108,14 @@ const SMALL_CONTEXT: usize = 64;
 pub enum Context {
     /// Entries with a 32-bit hash of their key, compared before the key itself: most keys
     /// of a context share a prefix ("attr1", "attr12", …), which makes plain comparisons slow.
-    Small(Arc<Vec<(u32, Arc<str>, Encoded)>>),
+    Small(Arc<Vec<(u32, Arc<JsStr>, Encoded)>>),
     Large(OrderedMap<Encoded>),
 }
 
 /// Cheap key hash for small-context lookups (FNV-1a).
-fn key_hash(key: &str) -> u32 {
+fn key_hash(key: &JsStr) -> u32 {
     let mut h: u32 = 0x811c_9dc5;
-    for b in key.bytes() {
+    for &b in key.as_bytes() {
         h = (h ^ b as u32).wrapping_mul(0x0100_0193);
     }
     h
@@ -127,7 +128,8 @@ impl Default for Context {
 }
 
 impl Context {
-    pub fn get(&self, key: &str) -> Option<&Encoded> {
+    pub fn get<K: AsRef<JsStr> + ?Sized>(&self, key: &K) -> Option<&Encoded> {
+        let key = key.as_ref();
         match self {
             Context::Small(v) => {
                 let h = key_hash(key);
@@ -139,7 +141,8 @@ impl Context {
 
     /// Sets `key`; an existing key keeps its position, a new index key goes among the index
     /// keys, any other new key last.
-    pub fn insert(&mut self, key: &str, value: Encoded) {
+    pub fn insert<K: AsRef<JsStr> + ?Sized>(&mut self, key: &K, value: Encoded) {
+        let key = key.as_ref();
         match self {
             Context::Small(v) => {
                 let h = key_hash(key);
@@ -170,7 +173,8 @@ impl Context {
         }
     }
 
-    pub fn remove(&mut self, key: &str) -> Option<Encoded> {
+    pub fn remove<K: AsRef<JsStr> + ?Sized>(&mut self, key: &K) -> Option<Encoded> {
+        let key = key.as_ref();
         match self {
             Context::Small(v) => {
                 let h = key_hash(key);
@@ -193,7 +197,7 @@ impl Context {
     }
 
     /// Keys in JavaScript order.
-    pub fn keys(&self) -> Box<dyn Iterator<Item = &Arc<str>> + '_> {
+    pub fn keys(&self) -> Box<dyn Iterator<Item = &Arc<JsStr>> + '_> {
         match self {
             Context::Small(v) => Box::new(v.iter().map(|(_, k, _)| k)),
             Context::Large(m) => Box::new(m.keys()),
@@ -201,12 +205,18 @@ impl Context {
     }
 
     /// Entries in JavaScript order.
-    pub fn iter(&self) -> Box<dyn Iterator<Item = (&Arc<str>, &Encoded)> + '_> {
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (&Arc<JsStr>, &Encoded)> + '_> {
         match self {
             Context::Small(v) => Box::new(v.iter().map(|(_, k, e)| (k, e))),
             Context::Large(m) => Box::new(m.iter()),
         }
     }
+}
+
+/// matter.js's rule for a joined context key: every segment non-empty (so no segment held a
+/// dot); `""` is the root. (`index.js` checks the segments themselves before joining.)
+pub fn valid_context_key(key: &JsStr) -> bool {
+    key.is_empty() || key.split_dots().all(|part| !part.is_empty())
 }
 
 /// All committed data: what matter.js's driver keeps as `StoreData`.
@@ -220,13 +230,20 @@ impl StoreData {
     pub fn apply(&mut self, ops: &[Op]) {
         for op in ops {
             match op {
-                Op::Upd { key, values } => {
+                Op::Upd { key, values, .. } => {
                     if !self.contexts.contains_key(key) {
                         self.contexts.insert(key, Context::default());
                     }
                     let ctx = self.contexts.get_mut(key).expect("just inserted");
                     for (k, v) in values {
-                        ctx.insert(k, v.clone());
+                        // A key set to `undefined` is gone, as a property the reviver deletes
+                        // (matter.js keeps it in its cache until a reload, then keeps the
+                        // key's previous value; see the README's table of differences).
+                        if v.is_undefined() {
+                            ctx.remove(k);
+                        } else {
+                            ctx.insert(k, v.clone());
+                        }
                     }
                 }
                 Op::Del { key, values: Some(keys) } => {
@@ -242,42 +259,50 @@ impl StoreData {
     }
 
     /// Removes a context and every sub-context below it; `""` removes everything.
-    fn clear_context(&mut self, key: &str) {
+    fn clear_context(&mut self, key: &JsStr) {
         if key.is_empty() {
             self.contexts.clear();
             return;
         }
         self.contexts.remove(key);
-        let prefix = format!("{key}.");
-        let doomed: Vec<Arc<str>> = self.contexts.keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
+        let mut prefix = key.to_js_string();
+        prefix.push_str(".");
+        let doomed: Vec<Arc<JsStr>> = self.contexts.keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
         for k in doomed {
             self.contexts.remove(&k);
         }
     }
 
-    pub fn context(&self, key: &str) -> Option<&Context> {
+    pub fn context<K: AsRef<JsStr> + ?Sized>(&self, key: &K) -> Option<&Context> {
+        let key = key.as_ref();
         self.contexts.get(key)
     }
 
-    pub fn get(&self, context: &str, key: &str) -> Option<&Encoded> {
+    pub fn get<C: AsRef<JsStr> + ?Sized, K: AsRef<JsStr> + ?Sized>(&self, context: &C, key: &K) -> Option<&Encoded> {
+        let (context, key) = (context.as_ref(), key.as_ref());
         self.contexts.get(context)?.get(key)
     }
 
-    pub fn keys(&self, context: &str) -> Vec<Arc<str>> {
+    pub fn keys<C: AsRef<JsStr> + ?Sized>(&self, context: &C) -> Vec<Arc<JsStr>> {
+        let context = context.as_ref();
         self.contexts.get(context).map(|c| c.keys().cloned().collect()).unwrap_or_default()
     }
 
     /// The distinct first segments of the context keys below `context` (`""` = top level),
     /// in the order they first appear.
-    pub fn sub_contexts(&self, context: &str) -> Vec<String> {
-        let prefix = if context.is_empty() { String::new() } else { format!("{context}.") };
-        let mut found: Vec<String> = Vec::new();
+    pub fn sub_contexts<C: AsRef<JsStr> + ?Sized>(&self, context: &C) -> Vec<JsString> {
+        let context = context.as_ref();
+        let mut prefix = context.to_js_string();
+        if !context.is_empty() {
+            prefix.push_str(".");
+        }
+        let mut found: Vec<JsString> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for key in self.contexts.keys() {
-            if let Some(rest) = key.strip_prefix(prefix.as_str()) {
-                let first = rest.split('.').next().unwrap_or("");
+            if let Some(rest) = key.strip_prefix(&prefix) {
+                let first = rest.split_dots().next().unwrap_or(JsStr::new(""));
                 if !first.is_empty() && seen.insert(first) {
-                    found.push(first.to_string());
+                    found.push(first.to_js_string());
                 }
             }
         }
@@ -285,12 +310,13 @@ impl StoreData {
     }
 
     /// Contexts in JavaScript order.
-    pub fn contexts(&self) -> impl Iterator<Item = (&Arc<str>, &Context)> + '_ {
+    pub fn contexts(&self) -> impl Iterator<Item = (&Arc<JsStr>, &Context)> + '_ {
         self.contexts.iter()
     }
 
     /// Replaces or creates a whole context (used when loading a snapshot).
-    pub fn put_context(&mut self, key: &str, ctx: Context) {
+    pub fn put_context<K: AsRef<JsStr> + ?Sized>(&mut self, key: &K, ctx: Context) {
+        let key = key.as_ref();
         self.contexts.insert(key, ctx);
     }
 
@@ -309,10 +335,7 @@ mod tests {
     use crate::value::Value;
 
     fn upd(key: &str, pairs: &[(&str, f64)]) -> Op {
-        Op::Upd {
-            key: key.into(),
-            values: pairs.iter().map(|(k, v)| (k.to_string(), Encoded::from_value(&Value::Number(*v)))).collect(),
-        }
+        Op::upd(key, pairs.iter().map(|(k, v)| (JsString::from(*k), Encoded::from_value(&Value::Number(*v)))).collect())
     }
 
     fn keys(store: &StoreData, ctx: &str) -> Vec<String> {

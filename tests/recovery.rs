@@ -31,7 +31,7 @@ fn open(dir: &Path, options: Options) -> Result<Open, EngineError> {
 
 impl Open {
     fn set(&self, key: &str, value: f64) -> Result<(), EngineError> {
-        let op = Op::Upd { key: "ctx".into(), values: vec![(key.into(), matter_wal_native::encoded::Encoded::from_value(&Value::Number(value)))] };
+        let op = Op::upd("ctx", vec![(key.into(), matter_wal_native::encoded::Encoded::from_value(&Value::Number(value)))]);
         match self.engine.submit(vec![op])? {
             Submitted::Done(r) => r,
             Submitted::Queued => {

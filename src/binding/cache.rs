@@ -1,119 +1,221 @@
-//! Materialized JS values of recently read values. matter.js's driver hands out the very
-//! object it keeps in its cache; we keep the JS value built the last time a stored value
-//! was read, keyed by the identity of its `Arc` (the store replaces the `Arc` whenever a key
-//! is written), so a warm `get` costs one pointer-hash lookup instead of rebuilding the
-//! object through Node-API. Entries hold their `Arc`, so an address is never reused while
-//! cached.
+//! JS values handed out by reads, reused while the stored value is unchanged: a repeated
+//! `get` of an object, array, `Uint8Array` or `Map` returns the very same JS object (as
+//! matter.js's driver returns the object it caches) and costs a lookup instead of rebuilding
+//! it. Primitives (strings, numbers, bigints) are rebuilt, which is as cheap as a lookup.
+//!
+//! Entries are keyed by context and key and hold the stored value they were built from (the
+//! same `Arc` the store holds, so an entry is fresh exactly while the store still holds that
+//! allocation). Writes evict their keys when they are submitted, and a read that finds the
+//! store holding another value (or none) replaces (or drops) the entry, so the cache never
+//! keeps more than one value per key that was read, and never an overwritten one for long.
+//!
+//! Only the JS thread of the driver touches the cache. Its lock is never held while
+//! JavaScript runs (building a `Map` calls `Map.prototype.set`, which user code may replace
+//! and which may call back into the driver).
 
 use std::collections::HashMap;
 use std::ptr;
+use std::sync::Mutex;
 use std::thread::ThreadId;
 
 use napi::sys;
 
-use super::convert::{check, Res, Writer};
+use super::js::{check, Res};
+use crate::commit::Op;
+use crate::encoded::Encoded;
+use crate::jsstr::{JsStr, JsString};
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-use crate::encoded::Encoded;
 
 /// Entries kept before the cache starts over; bounds memory for huge stores.
 const MAX_ENTRIES: usize = 100_000;
 
-pub struct JsCache {
-    env: sys::napi_env,
-    thread: ThreadId,
-    by_value: FastMap<usize, (Encoded, sys::napi_ref)>,
+struct Entry {
+    value: Encoded,
+    reference: sys::napi_ref,
 }
 
-// Only used on the JS thread that created it (checked in Drop); the Mutex around it is
-// what lets the driver state cross threads at all.
-unsafe impl Send for JsCache {}
+struct Values {
+    env: sys::napi_env,
+    thread: ThreadId,
+    by_context: FastMap<JsString, FastMap<JsString, Entry>>,
+    count: usize,
+}
 
-impl JsCache {
-    pub fn new(env: sys::napi_env) -> Self {
-        JsCache { env, thread: std::thread::current().id(), by_value: FastMap::default() }
+impl Values {
+    fn delete(&self, reference: sys::napi_ref) {
+        // SAFETY: `reference` was created by `napi_create_reference` in `self.env` on this
+        // thread (callers check the thread) and is deleted exactly once, here.
+        unsafe { sys::napi_delete_reference(self.env, reference) };
     }
 
-    /// The JS value for a stored value, reusing the one built last time for the same `Arc`.
-    pub fn value(&mut self, env: sys::napi_env, value: &Encoded) -> Res<sys::napi_value> {
-        if !worth_caching(value) {
-            return Writer::new(env).write(&value.decode());
+    fn clear(&mut self) {
+        for (_, keys) in self.by_context.drain() {
+            for (_, entry) in keys {
+                // SAFETY: see `delete`.
+                unsafe { sys::napi_delete_reference(self.env, entry.reference) };
+            }
         }
-        let id = value.id();
-        if let Some((_, reference)) = self.by_value.get(&id) {
+        self.count = 0;
+    }
+
+    fn forget(&mut self, ctx: &JsStr, key: &JsStr) {
+        if let Some(keys) = self.by_context.get_mut(ctx) {
+            if let Some(entry) = keys.remove(key) {
+                self.count -= 1;
+                self.delete(entry.reference);
+            }
+        }
+    }
+
+    /// Drops the context `ctx` and every context below it (`""`: everything).
+    fn forget_tree(&mut self, ctx: &JsStr) {
+        if ctx.is_empty() {
+            self.clear();
+            return;
+        }
+        let doomed: Vec<JsString> = self
+            .by_context
+            .keys()
+            .filter(|k| k.as_js_str() == ctx || (k.starts_with(ctx) && k.as_bytes().get(ctx.len()) == Some(&b'.')))
+            .cloned()
+            .collect();
+        for k in doomed {
+            if let Some(keys) = self.by_context.remove(&k) {
+                self.count -= keys.len();
+                for (_, entry) in keys {
+                    self.delete(entry.reference);
+                }
+            }
+        }
+    }
+}
+
+/// Whether building the JS value for `v` is worth caching: objects, arrays, and the marker
+/// strings of bytes and Maps (bigints and undefined are primitives).
+fn worth_caching(v: &Encoded) -> bool {
+    let b = v.bytes();
+    match b.first() {
+        Some(b'{') | Some(b'[') => true,
+        Some(b'"') => b.starts_with(br#""{\"__object__\":\"Uint8Array""#) || b.starts_with(br#""{\"__object__\":\"Map""#),
+        _ => false,
+    }
+}
+
+/// The cache of one driver.
+#[derive(Default)]
+pub struct JsCache(Mutex<Option<Values>>);
+
+// SAFETY: the `napi_env`/`napi_ref` handles inside are only used on the JS thread that
+// created them: every method takes that thread's `env` and checks the thread id before
+// touching references; the `Mutex` makes the struct itself shareable.
+unsafe impl Send for JsCache {}
+// SAFETY: as above.
+unsafe impl Sync for JsCache {}
+
+impl JsCache {
+    fn with<R>(&self, env: sys::napi_env, f: impl FnOnce(&mut Values) -> R) -> Option<R> {
+        let mut guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let values = guard.get_or_insert_with(|| Values {
+            env,
+            thread: std::thread::current().id(),
+            by_context: FastMap::default(),
+            count: 0,
+        });
+        (values.thread == std::thread::current().id() && values.env == env).then(|| f(values))
+    }
+
+    /// The JS value for `value`, stored under `ctx`/`key`: the cached one while the store
+    /// holds the same allocation, otherwise built by `build` (which may run JavaScript; no
+    /// lock is held meanwhile) and cached.
+    pub fn get_or_build(
+        &self,
+        env: sys::napi_env,
+        ctx: &JsStr,
+        key: &JsStr,
+        value: &Encoded,
+        build: impl FnOnce() -> Res<sys::napi_value>,
+    ) -> Res<sys::napi_value> {
+        if !worth_caching(value) {
+            return build();
+        }
+        let cached = self
+            .with(env, |v| {
+                let entry = v.by_context.get(ctx)?.get(key)?;
+                (entry.value.id() == value.id()).then_some(entry.reference)
+            })
+            .flatten();
+        if let Some(reference) = cached {
             let mut out = ptr::null_mut();
-            check!(sys::napi_get_reference_value(env, *reference, &mut out));
+            // SAFETY: the reference belongs to this env and thread (checked by `with`) and is
+            // alive (entries delete their reference only when removed).
+            check!(unsafe { sys::napi_get_reference_value(env, reference, &mut out) });
             if !out.is_null() {
                 return Ok(out);
             }
         }
-        let js = Writer::new(env).write(&value.decode())?;
+        let js = build()?;
         let mut reference = ptr::null_mut();
-        check!(sys::napi_create_reference(env, js, 1, &mut reference));
-        if self.by_value.len() >= MAX_ENTRIES {
-            self.clear();
-        }
-        if let Some((_, old)) = self.by_value.insert(id, (value.clone(), reference)) {
-            unsafe { sys::napi_delete_reference(env, old) };
+        // SAFETY: `js` is an object handle of the current scope (worth_caching only admits
+        // values that materialize as objects); one strong reference.
+        check!(unsafe { sys::napi_create_reference(env, js, 1, &mut reference) });
+        let stored = self.with(env, |v| {
+            if v.count >= MAX_ENTRIES {
+                v.clear();
+            }
+            let keys = v.by_context.entry(ctx.to_js_string()).or_default();
+            match keys.insert(key.to_js_string(), Entry { value: value.clone(), reference }) {
+                Some(old) => v.delete(old.reference),
+                None => v.count += 1,
+            }
+        });
+        if stored.is_none() {
+            // SAFETY: created just above in this env, on this thread, not stored anywhere.
+            unsafe { sys::napi_delete_reference(env, reference) };
         }
         Ok(js)
     }
 
-    /// Drops every cached value.
-    pub fn clear(&mut self) {
-        for (_, (_, reference)) in self.by_value.drain() {
-            unsafe { sys::napi_delete_reference(self.env, reference) };
-        }
+    /// Drops the entry of a key whose value is gone from the store.
+    pub fn forget(&self, env: sys::napi_env, ctx: &JsStr, key: &JsStr) {
+        self.with(env, |v| v.forget(ctx, key));
     }
-}
 
-/// Objects only: Node-API before version 10 can only reference objects, and primitives are
-/// cheap to rebuild anyway. Objects, arrays, and marker strings for bytes and Maps (bigints
-/// are primitives, undefined too).
-fn worth_caching(v: &Encoded) -> bool {
-    match v.bytes().first() {
-        Some(b'{') | Some(b'[') => true,
-        Some(b'"') => {
-            let b = v.bytes();
-            b.starts_with(br#""{"__object__":"Uint8Array""#) || b.starts_with(br#""{"__object__":"Map""#)
-        }
-        _ => false,
+    /// Drops what `ops` are about to change.
+    pub fn forget_ops(&self, env: sys::napi_env, ops: &[Op]) {
+        self.with(env, |v| {
+            for op in ops {
+                match op {
+                    Op::Upd { key, values, .. } => {
+                        for (k, _) in values {
+                            v.forget(key, k);
+                        }
+                    }
+                    Op::Del { key, values: Some(keys) } => {
+                        for k in keys {
+                            v.forget(key, k);
+                        }
+                    }
+                    Op::Del { key, values: None } => v.forget_tree(key),
+                }
+            }
+        });
+    }
+
+    /// Drops everything (on close).
+    pub fn clear(&self, env: sys::napi_env) {
+        self.with(env, Values::clear);
     }
 }
 
 impl Drop for JsCache {
     fn drop(&mut self) {
-        if std::thread::current().id() == self.thread {
-            self.clear();
-        }
-        // Elsewhere the references cannot be touched; Node frees them with the environment.
-    }
-}
-
-/// The cache slot of a driver: only ever touched on the JS thread that owns the driver
-/// (napi calls and dispatcher jobs), so a plain cell suffices; the thread is checked.
-#[derive(Default)]
-pub struct JsThreadCell(std::cell::UnsafeCell<Option<JsCache>>);
-
-// Access is confined to the owning JS thread (asserted in `with`).
-unsafe impl Sync for JsThreadCell {}
-unsafe impl Send for JsThreadCell {}
-
-impl JsThreadCell {
-    pub fn with<R>(&self, env: sys::napi_env, f: impl FnOnce(&mut JsCache) -> R) -> R {
-        // Safety: only the JS thread reaches here and calls do not nest (f never re-enters).
-        let slot = unsafe { &mut *self.0.get() };
-        let cache = slot.get_or_insert_with(|| JsCache::new(env));
-        assert_eq!(cache.thread, std::thread::current().id(), "JS value cache used off its thread");
-        f(cache)
-    }
-
-    pub fn clear(&self, _env: sys::napi_env) {
-        let slot = unsafe { &mut *self.0.get() };
-        if let Some(mut c) = slot.take() {
-            if c.thread == std::thread::current().id() {
-                c.clear();
+        let values = self.0.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = values {
+            if v.thread == std::thread::current().id() {
+                v.clear();
             }
+            // Elsewhere the references cannot be touched; Node frees them with the environment.
         }
     }
 }

@@ -352,7 +352,7 @@ pub fn dump_storage(env: Env, dir: String, options: Option<CliDumpOptions>) -> R
     };
     let state = with_stderr(options.progress.as_deref(), |p| inspect::state_at(Path::new(&dir), target, p))?
         .map_err(|e| storage_error(&env, &e))?;
-    let data = inspect::filter_context(&state.data, &context);
+    let data = inspect::filter_context(&state.data, crate::jsstr::JsStr::new(&context));
     let text = inspect::render_state(&state, &data, options.json.unwrap_or(false));
     Ok(CliDump {
         commit_id: state.commit_id.map(Into::into),

@@ -9,14 +9,17 @@ use std::ptr;
 
 use napi::sys;
 
-use super::convert::{check, create_string, Res};
+use super::js::{check, create_string, Res};
 
 type Job = Box<dyn FnOnce(sys::napi_env) + Send>;
 
 /// A thread-safe-function handle that may be used from any thread.
 #[derive(Clone, Copy)]
 pub struct Dispatcher(sys::napi_threadsafe_function);
+// SAFETY: Node-API documents `napi_call_threadsafe_function` as callable from any thread;
+// that is the only use of the handle off the JS thread.
 unsafe impl Send for Dispatcher {}
+// SAFETY: as above (the handle is a plain pointer, never mutated).
 unsafe impl Sync for Dispatcher {}
 
 impl Dispatcher {
@@ -24,9 +27,12 @@ impl Dispatcher {
     pub fn run(&self, job: impl FnOnce(sys::napi_env) + Send + 'static) {
         let data: Box<Job> = Box::new(Box::new(job));
         let raw = Box::into_raw(data);
+        // SAFETY: the function is alive for the whole life of its environment (never
+        // released); `raw` is handed over and comes back in `call_js` exactly once.
         let status = unsafe { sys::napi_call_threadsafe_function(self.0, raw.cast(), sys::ThreadsafeFunctionCallMode::nonblocking) };
         if status != sys::Status::napi_ok {
             // The environment is shutting down; nobody is left to settle.
+            // SAFETY: the call failed, so ownership of `raw` never left this function.
             drop(unsafe { Box::from_raw(raw) });
         }
     }
@@ -41,11 +47,15 @@ unsafe extern "C" fn call_js(env: sys::napi_env, _func: sys::napi_value, _ctx: *
     if data.is_null() {
         return;
     }
+    // SAFETY: `data` is the `Box<Job>` leaked by `Dispatcher::run` for this call; Node-API
+    // passes each queued pointer here exactly once.
     let job = unsafe { Box::from_raw(data as *mut Job) };
     if env.is_null() {
         return; // teardown: drop without running
     }
-    job(env);
+    // No panic may unwind into Node: a job that panics is dropped (its promise stays
+    // pending rather than aborting the process).
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(env)));
 }
 
 /// The dispatcher of this JS thread, created on first use (unref'd: idle, it never holds
@@ -57,20 +67,25 @@ pub fn dispatcher(env: sys::napi_env) -> Res<Dispatcher> {
     }
     let name = create_string(env, "matter-wal-native")?;
     let mut tsfn = ptr::null_mut();
-    check!(sys::napi_create_threadsafe_function(
-        env,
-        ptr::null_mut(),
-        ptr::null_mut(),
-        name,
-        0,
-        1,
-        ptr::null_mut(),
-        None,
-        ptr::null_mut(),
-        Some(call_js),
-        &mut tsfn
-    ));
-    check!(sys::napi_unref_threadsafe_function(env, tsfn));
+    // SAFETY: no JS function (calls go to `call_js`), unlimited queue, one thread using it;
+    // `name` is a string handle of this scope.
+    check!(unsafe {
+        sys::napi_create_threadsafe_function(
+            env,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            name,
+            0,
+            1,
+            ptr::null_mut(),
+            None,
+            ptr::null_mut(),
+            Some(call_js),
+            &mut tsfn,
+        )
+    });
+    // SAFETY: `tsfn` was just created in this env.
+    check!(unsafe { sys::napi_unref_threadsafe_function(env, tsfn) });
     DISPATCHER.with(|d| d.set(tsfn));
     Ok(Dispatcher(tsfn))
 }
@@ -84,7 +99,8 @@ pub fn hold(env: sys::napi_env) -> Res<Dispatcher> {
         n
     });
     if n == 1 {
-        check!(sys::napi_ref_threadsafe_function(env, d.0));
+        // SAFETY: this thread's function, created in this env.
+        check!(unsafe { sys::napi_ref_threadsafe_function(env, d.0) });
     }
     Ok(d)
 }
@@ -99,6 +115,7 @@ pub fn release(env: sys::napi_env, count: usize) {
     if n == 0 {
         let tsfn = DISPATCHER.with(|d| d.get());
         if !tsfn.is_null() {
+            // SAFETY: this thread's function, created in this env.
             unsafe { sys::napi_unref_threadsafe_function(env, tsfn) };
         }
     }
@@ -106,22 +123,28 @@ pub fn release(env: sys::napi_env, count: usize) {
 
 /// A promise's resolver, movable to other threads but only usable on the JS thread.
 pub struct Deferred(sys::napi_deferred);
+// SAFETY: the handle is only moved between threads; it is used (resolved or rejected, which
+// frees it) only by jobs that run on the JS thread that created it.
 unsafe impl Send for Deferred {}
 
 /// Creates a pending promise.
 pub fn promise(env: sys::napi_env) -> Res<(Deferred, sys::napi_value)> {
     let mut deferred = ptr::null_mut();
     let mut promise = ptr::null_mut();
-    check!(sys::napi_create_promise(env, &mut deferred, &mut promise));
+    // SAFETY: both out-pointers live across the call.
+    check!(unsafe { sys::napi_create_promise(env, &mut deferred, &mut promise) });
     Ok((Deferred(deferred), promise))
 }
 
 impl Deferred {
     pub fn resolve(self, env: sys::napi_env, value: sys::napi_value) {
+        // SAFETY: `self` is consumed, so the deferred is settled (and freed) exactly once,
+        // on its JS thread (see the `Send` impl).
         unsafe { sys::napi_resolve_deferred(env, self.0, value) };
     }
 
     pub fn reject(self, env: sys::napi_env, error: sys::napi_value) {
+        // SAFETY: as for `resolve`.
         unsafe { sys::napi_reject_deferred(env, self.0, error) };
     }
 }

@@ -1,6 +1,6 @@
 //! Errors thrown to JavaScript. `index.js` registers a factory so they are instances of
 //! matter.js's `StorageError` classes when `@matter/general` is installed; without it they
-//! are plain `Error`s whose `name` is the matter.js class name.
+//! are `Error`s of the package's own classes of the same names.
 
 use std::cell::Cell;
 use std::ptr;
@@ -9,7 +9,7 @@ use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
 
-use super::convert::{check, create_string, Fail, Res};
+use super::js::{self, check, Fail, Res};
 
 /// The matter.js error class an error maps to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,12 +38,15 @@ thread_local! {
 #[napi]
 pub fn set_error_factory(env: Env, factory: Function<'_>) -> Result<()> {
     let mut reference = ptr::null_mut();
+    // SAFETY: `factory` is a function handle of this call; one strong reference.
     let status = unsafe { sys::napi_create_reference(env.raw(), factory.raw(), 1, &mut reference) };
     if status != sys::Status::napi_ok {
         return Err(Error::from_reason("cannot keep error factory"));
     }
     let old = FACTORY.with(|f| f.replace(reference));
     if !old.is_null() {
+        // SAFETY: the previous factory reference was created on this thread (thread-local)
+        // for this env and is deleted once, here.
         unsafe { sys::napi_delete_reference(env.raw(), old) };
     }
     Ok(())
@@ -51,24 +54,27 @@ pub fn set_error_factory(env: Env, factory: Function<'_>) -> Result<()> {
 
 /// Creates the JS error object.
 pub fn make(env: sys::napi_env, kind: Kind, message: &str) -> Res<sys::napi_value> {
-    let name = create_string(env, kind.name())?;
-    let msg = create_string(env, message)?;
+    let name = js::create_string(env, kind.name())?;
+    let msg = js::create_string(env, message)?;
     let factory = FACTORY.with(|f| f.get());
     if !factory.is_null() {
         let mut func = ptr::null_mut();
-        check!(sys::napi_get_reference_value(env, factory, &mut func));
+        // SAFETY: the factory reference belongs to this thread's env (thread-local).
+        check!(unsafe { sys::napi_get_reference_value(env, factory, &mut func) });
         if !func.is_null() {
             let mut out = ptr::null_mut();
-            let mut undefined = ptr::null_mut();
-            check!(sys::napi_get_undefined(env, &mut undefined));
+            let undefined = js::undefined(env)?;
             let args = [name, msg];
-            check!(sys::napi_call_function(env, undefined, func, 2, args.as_ptr(), &mut out));
+            // SAFETY: `func` is a function handle; `args` holds 2 handles for the call.
+            check!(unsafe { sys::napi_call_function(env, undefined, func, 2, args.as_ptr(), &mut out) });
             return Ok(out);
         }
     }
     let mut err = ptr::null_mut();
-    check!(sys::napi_create_error(env, name, msg, &mut err));
-    check!(sys::napi_set_named_property(env, err, c"name".as_ptr(), name));
+    // SAFETY: `name` and `msg` are string handles of this scope.
+    check!(unsafe { sys::napi_create_error(env, name, msg, &mut err) });
+    // SAFETY: `err` was just created; the property name is NUL-terminated.
+    check!(unsafe { sys::napi_set_named_property(env, err, c"name".as_ptr(), name) });
     Ok(err)
 }
 
@@ -76,6 +82,7 @@ pub fn make(env: sys::napi_env, kind: Kind, message: &str) -> Res<sys::napi_valu
 pub fn throw(env: sys::napi_env, kind: Kind, message: &str) -> Error {
     match make(env, kind, message) {
         Ok(err) => {
+            // SAFETY: `err` is an error object of this env.
             unsafe { sys::napi_throw(env, err) };
             Error::from_status(Status::PendingException)
         }
@@ -86,9 +93,10 @@ pub fn throw(env: sys::napi_env, kind: Kind, message: &str) -> Error {
 /// Maps a conversion failure to a thrown error.
 pub fn from_fail(env: sys::napi_env, fail: Fail) -> Error {
     match fail {
-        Fail::Unsupported(msg) => throw(env, Kind::Storage, &msg),
+        Fail::Invalid(msg) => throw(env, Kind::Storage, &msg),
         Fail::Napi(status) => {
             let mut pending = false;
+            // SAFETY: queries this env's exception state.
             unsafe { sys::napi_is_exception_pending(env, &mut pending) };
             if pending {
                 Error::from_status(Status::PendingException)

@@ -1,18 +1,24 @@
 //! The Node.js binding: maps the engine onto the native classes that `index.js` wraps.
 //! Reads answer synchronously from the in-memory store; writes return promises settled
-//! by the group-commit writer; slow work (open, close, history) runs on the tokio pool.
+//! by the group-commit writer; slow work (open, close, history) runs on a blocking pool.
+//!
+//! `index.js` does what JavaScript does best and keeps the rest here: it validates and joins
+//! context arrays, and encodes values with `JSON.stringify` and matter.js's `toJson`
+//! replacer (so every value is written exactly as matter.js writes it); this side reads
+//! strings exactly (lone surrogates included), stores values as `fromJson` will read them
+//! back, and builds JS values from stored bytes.
 
 mod cache;
 mod cli;
-pub(crate) mod convert;
 mod dispatch;
 mod errors;
 mod fast;
+mod js;
 mod logging;
+mod to_js;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::ptr;
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -20,15 +26,15 @@ use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
 
-use crate::commit::{CommitId, Op};
+use crate::commit::{upd_from_json, CommitId, Op};
 use crate::driver::{BatchResult, Engine, EngineError, Notify, Options, Submitted};
-use crate::lock::{DirLock, LockError};
-use crate::store::StoreData;
 use crate::encoded::Encoded;
-use crate::value::Value;
-use convert::{check, create_string, get_string, type_of, Fail, Res};
+use crate::jsstr::{JsStr, JsString};
+use crate::lock::{DirLock, LockError};
+use crate::store::{valid_context_key, StoreData};
 use dispatch::{Deferred, Dispatcher};
 use errors::Kind;
+use js::{Fail, JsText, Res};
 
 /// A raw JS value handed back to napi-rs unchanged.
 pub struct Raw(sys::napi_value);
@@ -48,12 +54,56 @@ impl TypeName for Raw {
     }
 }
 
+/// JSON text produced by `JSON.stringify` in `index.js` (well-formed, so UTF-8 is exact).
+pub struct JsonText(Vec<u8>);
+
+impl TypeName for JsonText {
+    fn type_name() -> &'static str {
+        "string"
+    }
+    fn value_type() -> ValueType {
+        ValueType::String
+    }
+}
+
+impl ValidateNapiValue for JsonText {}
+
+impl FromNapiValue for JsonText {
+    unsafe fn from_napi_value(env: sys::napi_env, v: sys::napi_value) -> Result<Self> {
+        read_json_text(env, v).map(JsonText).map_err(|_| Error::new(Status::StringExpected, "expected a JSON string"))
+    }
+}
+
+/// Reads a well-formed string (no lone surrogates) as UTF-8. Node-API writes only whole
+/// characters into a buffer, so a read that leaves fewer than 4 bytes free may be cut short:
+/// then the exact length is asked for and the string read again.
+fn read_json_text(env: sys::napi_env, v: sys::napi_value) -> Res<Vec<u8>> {
+    let mut buf = vec![0u8; 1024];
+    let mut written = 0usize;
+    // SAFETY: the pointer and length describe `buf`; Node-API writes at most `len - 1`
+    // bytes plus a NUL.
+    js::check!(unsafe { sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().cast(), buf.len(), &mut written) });
+    if written + 4 < buf.len() {
+        buf.truncate(written);
+        return Ok(buf);
+    }
+    let mut len = 0usize;
+    // SAFETY: a null buffer asks for the length in bytes only.
+    js::check!(unsafe { sys::napi_get_value_string_utf8(env, v, std::ptr::null_mut(), 0, &mut len) });
+    buf.resize(len + 1, 0);
+    // SAFETY: as above, with room for all `len` bytes and the NUL.
+    js::check!(unsafe { sys::napi_get_value_string_utf8(env, v, buf.as_mut_ptr().cast(), buf.len(), &mut written) });
+    buf.truncate(written);
+    Ok(buf)
+}
+
 fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .max_blocking_threads(16)
+            .thread_stack_size(crate::ENGINE_THREAD_STACK)
             .thread_name("wal-io")
             .build()
             .expect("tokio runtime")
@@ -83,56 +133,75 @@ pub(crate) struct Inner {
     options: Options,
     take_lock: bool,
     phase: Mutex<Phase>,
-    pub(crate) engine: RwLock<Option<Arc<Engine>>>,
+    engine: RwLock<Option<Arc<Engine>>>,
+    /// This driver's own `matter.lock` (when it locks natively), released by its `close()`.
+    lock: Mutex<Option<DirLock>>,
     /// Resolvers of queued writes, oldest first; only touched on the JS thread.
     pending: Arc<Mutex<VecDeque<Deferred>>>,
     /// JS values handed out by `get`/`values`, reused while unchanged. JS thread only.
-    pub(crate) cache: cache::JsThreadCell,
+    pub(crate) cache: cache::JsCache,
+}
+
+/// Locks a mutex, recovering the data of a poisoned one: the state guarded here stays
+/// consistent across a panic (every critical section is a plain read or assignment).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Inner {
-    fn cached_value(&self, env: &Env, value: &Encoded) -> Result<sys::napi_value> {
-        self.cache.with(env.raw(), |cache| cache.value(env.raw(), value)).map_err(|f| fail(env, f))
+    fn phase(&self) -> Phase {
+        *lock(&self.phase)
+    }
+
+    fn set_phase(&self, p: Phase) {
+        *lock(&self.phase) = p;
+    }
+
+    /// The open engine, if any.
+    fn engine_now(&self) -> Option<Arc<Engine>> {
+        self.engine.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn engine(&self, env: &Env) -> Result<Arc<Engine>> {
-        match self.engine.read().unwrap().as_ref() {
-            Some(e) => Ok(e.clone()),
-            None => Err(throw(env, Kind::Storage, "WalStorageDriver is not initialized")),
-        }
+        self.engine_now().ok_or_else(|| throw(env, Kind::Storage, "WalStorageDriver is not initialized"))
+    }
+
+    fn value(&self, env: &Env, ctx: &JsStr, key: &JsStr, value: &Encoded) -> Result<sys::napi_value> {
+        let raw = env.raw();
+        self.cache.get_or_build(raw, ctx, key, value, || to_js::to_js(raw, value.bytes())).map_err(|f| fail(env, f))
     }
 
     /// Queues one commit and returns the promise the writer settles.
     fn submit(&self, env: &Env, ops: Vec<Op>) -> Result<Raw> {
-        if *self.phase.lock().unwrap() != Phase::Open {
-            let msg = if *self.phase.lock().unwrap() == Phase::Closing {
-                "WalStorageDriver is closing"
-            } else {
-                "WalStorageDriver is not initialized"
-            };
-            return Err(throw(env, Kind::Storage, msg));
+        match self.phase() {
+            Phase::Open => {}
+            Phase::Closing => return Err(throw(env, Kind::Storage, "WalStorageDriver is closing")),
+            _ => return Err(throw(env, Kind::Storage, "WalStorageDriver is not initialized")),
         }
         let engine = self.engine(env)?;
         let raw = env.raw();
+        self.cache.forget_ops(raw, &ops);
         let (deferred, promise) = dispatch::promise(raw).map_err(|f| fail(env, f))?;
         // Registered before submitting: the writer may settle it any moment after.
-        self.pending.lock().unwrap().push_back(deferred);
+        lock(&self.pending).push_back(deferred);
         let outcome = engine.submit(ops);
         if let Ok(Submitted::Queued) = outcome {
             dispatch::hold(raw).map_err(|f| fail(env, f))?;
             return Ok(Raw(promise));
         }
-        let deferred = self.pending.lock().unwrap().pop_back().expect("just pushed");
+        let Some(deferred) = lock(&self.pending).pop_back() else {
+            return Err(throw(env, Kind::Storage, "WalStorageDriver lost a pending write (a bug; please report it)"));
+        };
         match outcome {
             Ok(Submitted::Done(Ok(()))) => {
-                let undefined = convert::undefined(raw).map_err(|f| fail(env, f))?;
+                let undefined = js::undefined(raw).map_err(|f| fail(env, f))?;
                 deferred.resolve(raw, undefined);
             }
             Ok(Submitted::Done(Err(e))) | Err(e) => {
                 let err = errors::make(raw, Kind::Storage, &e.to_string()).map_err(|f| fail(env, f))?;
                 deferred.reject(raw, err);
             }
-            Ok(Submitted::Queued) => unreachable!(),
+            Ok(Submitted::Queued) => {}
         }
         Ok(Raw(promise))
     }
@@ -142,19 +211,18 @@ impl Inner {
 fn run_async<T: Send + 'static>(
     env: &Env,
     work: impl FnOnce() -> std::result::Result<T, (Kind, String)> + Send + 'static,
-    finish: impl FnOnce(sys::napi_env, T) -> Res<sys::napi_value> + Send + 'static,
+    finish: impl FnOnce(sys::napi_env, std::result::Result<T, (Kind, String)>) -> std::result::Result<sys::napi_value, (Kind, String)>
+        + Send
+        + 'static,
 ) -> Result<Raw> {
     let raw = env.raw();
     let (deferred, promise) = dispatch::promise(raw).map_err(|f| fail(env, f))?;
     let dispatcher = dispatch::hold(raw).map_err(|f| fail(env, f))?;
+    let span = tracing::Span::current();
     runtime().spawn_blocking(move || {
-        let result = work();
+        let result = span.in_scope(work);
         dispatcher.run(move |env| {
-            let settled = match result {
-                Ok(v) => finish(env, v).map_err(|_| (Kind::Storage, "Cannot convert result".to_string())),
-                Err(e) => Err(e),
-            };
-            match settled {
+            match finish(env, result) {
                 Ok(v) => deferred.resolve(env, v),
                 Err((kind, msg)) => {
                     if let Ok(err) = errors::make(env, kind, &msg) {
@@ -168,118 +236,60 @@ fn run_async<T: Send + 'static>(
     Ok(Raw(promise))
 }
 
+/// `finish` for work whose result needs no conversion beyond `to_js`.
+fn settle<T>(
+    to_js: impl FnOnce(sys::napi_env, T) -> Res<sys::napi_value>,
+) -> impl FnOnce(sys::napi_env, std::result::Result<T, (Kind, String)>) -> std::result::Result<sys::napi_value, (Kind, String)> {
+    move |env, result| match result {
+        Ok(v) => to_js(env, v).map_err(|f| match f {
+            Fail::Invalid(m) => (Kind::Storage, m),
+            Fail::Napi(s) => (Kind::Storage, format!("Cannot convert the result (Node-API status {s})")),
+        }),
+        Err(e) => Err(e),
+    }
+}
+
 fn storage_err(e: EngineError) -> (Kind, String) {
     (Kind::Storage, e.to_string())
 }
 
-/// Joins and validates a contexts array with matter.js's rules.
-fn context_key(env: &Env, contexts: &Unknown) -> Result<String> {
-    let raw = env.raw();
-    let v = contexts.raw();
-    let mut is_array = false;
-    unsafe { sys::napi_is_array(raw, v, &mut is_array) };
-    if !is_array {
-        return Err(throw(env, Kind::Storage, "Contexts must be an array of strings"));
+/// A context key from `index.js` (already validated and joined there; checked again).
+fn context_key(env: &Env, key: JsText) -> Result<JsString> {
+    if !valid_context_key(&key.0) {
+        return Err(throw(env, Kind::Storage, "Context must not contain empty segments or leading or trailing dots."));
     }
-    let mut len = 0u32;
-    unsafe { sys::napi_get_array_length(raw, v, &mut len) };
-    let mut key = String::new();
-    for i in 0..len {
-        let mut item = ptr::null_mut();
-        unsafe { sys::napi_get_element(raw, v, i, &mut item) };
-        if type_of(raw, item).map_err(|f| fail(env, f))? != sys::ValueType::napi_string {
-            return Err(throw(env, Kind::Storage, "Contexts must be an array of strings"));
-        }
-        let part = get_string(raw, item).map_err(|f| fail(env, f))?;
-        if part.is_empty() || part.contains('.') {
-            return Err(throw(env, Kind::Storage, "Context must not contain empty segments or leading or trailing dots."));
-        }
-        if i > 0 {
-            key.push('.');
-        }
-        key.push_str(&part);
-    }
-    Ok(key)
+    Ok(key.0)
 }
 
-fn key_string(env: &Env, key: &Unknown) -> Result<String> {
-    if type_of(env.raw(), key.raw()).map_err(|f| fail(env, f))? != sys::ValueType::napi_string {
-        return Err(throw(env, Kind::Storage, "Key must be a string"));
-    }
-    get_string(env.raw(), key.raw()).map_err(|f| fail(env, f))
-}
-
-/// Reads the `values` record of `set(contexts, values)`.
-fn read_values(env: &Env, values: &Unknown) -> Result<Vec<(String, Encoded)>> {
-    let raw = env.raw();
-    let t = type_of(raw, values.raw()).map_err(|f| fail(env, f))?;
-    let mut is_array = false;
-    unsafe { sys::napi_is_array(raw, values.raw(), &mut is_array) };
-    if t != sys::ValueType::napi_object || is_array {
+/// The op of `set(contexts, …)`: `json` is `{"values":<record>}` as `index.js` encoded it.
+fn upd_op(env: &Env, ctx: JsString, json: &[u8]) -> Result<Op> {
+    let record = json.strip_prefix(b"{\"values\":").and_then(|r| r.strip_suffix(b"}")).filter(|r| r.first() == Some(&b'{'));
+    let Some(record) = record else {
         return Err(throw(env, Kind::Storage, "set() needs a string key or a record of values"));
-    }
-    let keys = convert::own_keys(raw, values.raw()).map_err(|f| fail(env, f))?;
-    let mut reader = convert::Reader::new(raw);
-    let mut out = Vec::with_capacity(keys.len());
-    let mut buf = Vec::with_capacity(256);
-    for (name, key) in keys {
-        let mut prop = ptr::null_mut();
-        unsafe { sys::napi_get_property(raw, values.raw(), name, &mut prop) };
-        buf.clear();
-        reader.encode(prop, &mut buf).map_err(|f| match f {
-            Fail::Unsupported(m) => fail(env, Fail::Unsupported(format!("{m} (key \"{key}\")"))),
-            other => fail(env, other),
-        })?;
-        out.push((key, Encoded::from_encoder(&buf)));
-    }
-    Ok(out)
+    };
+    upd_from_json(ctx, record).map_err(|e| throw(env, Kind::Storage, &e.to_string()))
 }
 
-fn read_value(env: &Env, value: &Unknown) -> Result<Encoded> {
-    let mut buf = Vec::with_capacity(256);
-    convert::Reader::new(env.raw()).encode(value.raw(), &mut buf).map_err(|f| fail(env, f))?;
-    Ok(Encoded::from_encoder(&buf))
-}
-
-fn js_value(env: &Env, v: Option<&Value>) -> Result<Raw> {
-    match v {
-        Some(v) => convert::Writer::new(env.raw()).write(v).map(Raw).map_err(|f| fail(env, f)),
-        None => convert::undefined(env.raw()).map(Raw).map_err(|f| fail(env, f)),
-    }
-}
-
-fn js_strings<S: AsRef<str>>(env: sys::napi_env, items: &[S]) -> Res<sys::napi_value> {
-    let mut arr = ptr::null_mut();
-    check!(sys::napi_create_array_with_length(env, items.len(), &mut arr));
-    for (i, s) in items.iter().enumerate() {
-        let js = create_string(env, s.as_ref())?;
-        check!(sys::napi_set_element(env, arr, i as u32, js));
-    }
-    Ok(arr)
-}
-
-fn js_context_values(env: sys::napi_env, store: &StoreData, ctx: &str) -> Res<sys::napi_value> {
-    let mut obj = ptr::null_mut();
-    check!(sys::napi_create_object(env, &mut obj));
+fn js_context_values(env: sys::napi_env, store: &StoreData, ctx: &JsStr) -> Res<sys::napi_value> {
+    let obj = js::object(env)?;
     if let Some(c) = store.context(ctx) {
-        let mut w = convert::Writer::new(env);
         for (k, v) in c.iter() {
-            w.set_property(obj, k, &v.decode())?;
+            let js = to_js::to_js(env, v.bytes())?;
+            js::set_property(env, obj, k, js)?;
         }
     }
     Ok(obj)
 }
 
 fn js_commit_id(env: sys::napi_env, id: CommitId) -> Res<sys::napi_value> {
-    let mut obj = ptr::null_mut();
-    check!(sys::napi_create_object(env, &mut obj));
-    let mut w = convert::Writer::new(env);
-    w.set_property(obj, "segment", &Value::Number(id.segment as f64))?;
-    w.set_property(obj, "offset", &Value::Number(id.offset as f64))?;
+    let obj = js::object(env)?;
+    js::set_property(env, obj, JsStr::new("segment"), js::number(env, id.segment as f64)?)?;
+    js::set_property(env, obj, JsStr::new("offset"), js::number(env, id.offset as f64)?)?;
     Ok(obj)
 }
 
-/// Constructor options, already normalized by `index.js` (durations in ms, paths as strings).
+/// Constructor options, already normalized and type-checked by `index.js` (durations in ms,
+/// paths as strings).
 #[napi(object)]
 pub struct NativeOptions {
     pub max_segment_size: Option<f64>,
@@ -348,19 +358,20 @@ impl NativeWal {
                 take_lock,
                 phase: Mutex::new(Phase::Closed),
                 engine: RwLock::new(None),
+                lock: Mutex::new(None),
                 pending: Arc::new(Mutex::new(VecDeque::new())),
-                cache: cache::JsThreadCell::default(),
+                cache: cache::JsCache::default(),
             }),
         })
     }
 
     #[napi(getter)]
     pub fn initialized(&self) -> bool {
-        matches!(*self.inner.phase.lock().unwrap(), Phase::Open | Phase::Closing)
+        matches!(self.inner.phase(), Phase::Open | Phase::Closing)
     }
 
-    /// `{ get(joinedContexts, count, key), has(…) }`: the read hot path (see `fast.rs`).
-    #[napi(ts_return_type = "{ get(contexts: string, count: number, key: string): unknown; has(contexts: string, count: number, key: string): boolean }")]
+    /// `{ get(contextKey, key), has(contextKey, key) }`: the read hot path (see `fast.rs`).
+    #[napi(ts_return_type = "{ get(contextKey: string, key: string): unknown; has(contextKey: string, key: string): boolean }")]
     pub fn fast_reads(&self, env: Env) -> Result<Raw> {
         fast::bind(env.raw(), &self.inner).map(Raw).map_err(|f| fail(&env, f))
     }
@@ -370,59 +381,60 @@ impl NativeWal {
         self.inner.dir.to_string_lossy().into_owned()
     }
 
-    /// Opens the storage: lock, load snapshot, replay the log, start the workers.
+    /// Opens the storage: lock, load snapshot, replay the log, start the workers. A second
+    /// call while opening or open is refused without touching the first.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn open(&self, env: Env) -> Result<Raw> {
         {
-            let mut phase = self.inner.phase.lock().unwrap();
+            let mut phase = lock(&self.inner.phase);
             if *phase != Phase::Closed {
                 return Err(throw(&env, Kind::Storage, "WalStorageDriver already initialized"));
             }
             *phase = Phase::Opening;
         }
-        let dispatcher = dispatch::dispatcher(env.raw()).map_err(|f| fail(&env, f))?;
+        let dispatcher = match dispatch::dispatcher(env.raw()) {
+            Ok(d) => d,
+            Err(f) => {
+                self.inner.set_phase(Phase::Closed);
+                return Err(fail(&env, f));
+            }
+        };
         let notify = batch_notifier(dispatcher, self.inner.pending.clone());
         let inner = self.inner.clone();
         let inner_done = self.inner.clone();
+        let span = logging::driver_span();
+        let _entered = span.enter();
         run_async(
             &env,
             move || open_engine(&inner.dir, inner.options.clone(), inner.take_lock, notify),
-            move |env, (engine, lock)| {
-                *inner_done.engine.write().unwrap() = Some(Arc::new(engine));
-                LOCKS.lock().unwrap().push((inner_done.dir.clone(), lock));
-                *inner_done.phase.lock().unwrap() = Phase::Open;
-                convert::undefined(env)
+            move |env, result| match result {
+                Ok((engine, dir_lock)) => {
+                    *inner_done.engine.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(engine));
+                    *lock(&inner_done.lock) = dir_lock;
+                    inner_done.set_phase(Phase::Open);
+                    js::undefined(env).map_err(|_| (Kind::Storage, "Cannot settle open()".into()))
+                }
+                Err(e) => {
+                    inner_done.set_phase(Phase::Closed);
+                    Err(e)
+                }
             },
         )
-        .inspect_err(|_| *self.inner.phase.lock().unwrap() = Phase::Closed)
-        .map(|p| {
-            // Failed opens go back to Closed when their rejection is delivered.
-            let inner = self.inner.clone();
-            let _ = &inner;
-            p
-        })
+        .inspect_err(|_| self.inner.set_phase(Phase::Closed))
     }
 
-    /// Resets the phase after a failed `open()`; called by `index.js` when open rejects.
-    #[napi]
-    pub fn open_failed(&self) {
-        let mut phase = self.inner.phase.lock().unwrap();
-        if *phase == Phase::Opening {
-            *phase = Phase::Closed;
-        }
-    }
-
-    /// Lets queued writes finish, then final snapshot + clean, then closes the log.
+    /// Lets queued writes finish, then final snapshot + clean, then closes the log and
+    /// releases this driver's lock.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn close(&self, env: Env) -> Result<Raw> {
         let engine = {
-            let mut phase = self.inner.phase.lock().unwrap();
+            let mut phase = lock(&self.inner.phase);
             if *phase != Phase::Open {
                 drop(phase);
-                return run_async(&env, || Ok(()), |env, ()| convert::undefined(env));
+                return run_async(&env, || Ok(()), settle(|env, ()| js::undefined(env)));
             }
             *phase = Phase::Closing;
-            self.inner.engine.read().unwrap().clone()
+            self.inner.engine_now()
         };
         let inner = self.inner.clone();
         run_async(
@@ -432,99 +444,90 @@ impl NativeWal {
                 drop(engine);
                 result.map_err(storage_err)
             },
-            move |env, ()| {
+            move |env, result| {
                 // Freeing a large store takes a while: never on the JS thread.
-                let engine = inner.engine.write().unwrap().take();
+                let engine = inner.engine.write().unwrap_or_else(|e| e.into_inner()).take();
                 runtime().spawn_blocking(move || drop(engine));
                 inner.cache.clear(env);
-                LOCKS.lock().unwrap().retain_mut(|(dir, lock)| {
-                    if *dir == inner.dir {
-                        if let Some(l) = lock {
-                            let _ = l.release();
-                        }
-                        false
-                    } else {
-                        true
-                    }
-                });
-                *inner.phase.lock().unwrap() = Phase::Closed;
-                convert::undefined(env)
+                if let Some(mut l) = lock(&inner.lock).take() {
+                    let _ = l.release();
+                }
+                inner.set_phase(Phase::Closed);
+                result?;
+                js::undefined(env).map_err(|_| (Kind::Storage, "Cannot settle close()".into()))
             },
         )
     }
 
     #[napi(ts_return_type = "unknown")]
-    pub fn get(&self, env: Env, contexts: Unknown, key: Unknown) -> Result<Raw> {
+    pub fn get(&self, env: Env, contexts: JsText, key: JsText) -> Result<Raw> {
         let engine = self.inner.engine(&env)?;
-        let ctx = context_key(&env, &contexts)?;
-        let key = key_string(&env, &key)?;
-        match engine.read(|s| s.store.get(&ctx, &key).cloned()) {
-            Some(value) => self.inner.cached_value(&env, &value).map(Raw),
-            None => convert::undefined(env.raw()).map(Raw).map_err(|f| fail(&env, f)),
+        let ctx = context_key(&env, contexts)?;
+        match engine.read(|s| s.store.get(&ctx, &key.0).cloned()) {
+            Some(value) => self.inner.value(&env, &ctx, &key.0, &value).map(Raw),
+            None => js::undefined(env.raw()).map(Raw).map_err(|f| fail(&env, f)),
         }
     }
 
     #[napi]
-    pub fn has(&self, env: Env, contexts: Unknown, key: Unknown) -> Result<bool> {
+    pub fn has(&self, env: Env, contexts: JsText, key: JsText) -> Result<bool> {
         let engine = self.inner.engine(&env)?;
-        let ctx = context_key(&env, &contexts)?;
-        let key = key_string(&env, &key)?;
-        Ok(engine.read(|s| s.store.get(&ctx, &key).is_some_and(|v| !v.is_undefined())))
+        let ctx = context_key(&env, contexts)?;
+        Ok(engine.read(|s| s.store.get(&ctx, &key.0).is_some_and(|v| !v.is_undefined())))
     }
 
     #[napi(ts_return_type = "string[]")]
-    pub fn keys(&self, env: Env, contexts: Unknown) -> Result<Raw> {
+    pub fn keys(&self, env: Env, contexts: JsText) -> Result<Raw> {
         let engine = self.inner.engine(&env)?;
-        let ctx = context_key(&env, &contexts)?;
+        let ctx = context_key(&env, contexts)?;
         let keys = engine.read(|s| s.store.keys(&ctx));
-        js_strings(env.raw(), &keys).map(Raw).map_err(|f| fail(&env, f))
+        js::string_array(env.raw(), &keys).map(Raw).map_err(|f| fail(&env, f))
     }
 
     #[napi(ts_return_type = "Record<string, unknown>")]
-    pub fn values(&self, env: Env, contexts: Unknown) -> Result<Raw> {
+    pub fn values(&self, env: Env, contexts: JsText) -> Result<Raw> {
         let engine = self.inner.engine(&env)?;
-        let ctx = context_key(&env, &contexts)?;
-        let entries: Vec<(Arc<str>, Encoded)> = engine.read(|s| {
+        let ctx = context_key(&env, contexts)?;
+        let entries: Vec<(Arc<JsStr>, Encoded)> = engine.read(|s| {
             s.store.context(&ctx).map(|c| c.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
         });
         let raw = env.raw();
-        let mut obj = ptr::null_mut();
-        unsafe { sys::napi_create_object(raw, &mut obj) };
-        let mut w = convert::Writer::new(raw);
+        let obj = js::object(raw).map_err(|f| fail(&env, f))?;
         for (k, v) in &entries {
-            let js = self.inner.cached_value(&env, v)?;
-            w.set_raw(obj, k, js).map_err(|f| fail(&env, f))?;
+            let js = self.inner.value(&env, &ctx, k, v)?;
+            js::set_property(raw, obj, k, js).map_err(|f| fail(&env, f))?;
         }
         Ok(Raw(obj))
     }
 
     #[napi(ts_return_type = "string[]")]
-    pub fn contexts(&self, env: Env, contexts: Unknown) -> Result<Raw> {
+    pub fn contexts(&self, env: Env, contexts: JsText) -> Result<Raw> {
         let engine = self.inner.engine(&env)?;
-        let ctx = context_key(&env, &contexts)?;
+        let ctx = context_key(&env, contexts)?;
         let found = engine.read(|s| s.store.sub_contexts(&ctx));
-        js_strings(env.raw(), &found).map(Raw).map_err(|f| fail(&env, f))
+        js::string_array(env.raw(), &found).map(Raw).map_err(|f| fail(&env, f))
     }
 
+    /// `json` is `{"values":<record>}` as `index.js` encoded it with matter.js's `toJson`.
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn set(&self, env: Env, contexts: Unknown, key_or_values: Unknown, value: Unknown) -> Result<Raw> {
+    pub fn set(&self, env: Env, contexts: JsText, json: JsonText) -> Result<Raw> {
         self.inner.engine(&env)?;
-        let op = upd_op(&env, &contexts, &key_or_values, &value)?;
+        let ctx = context_key(&env, contexts)?;
+        let op = upd_op(&env, ctx, &json.0)?;
         self.inner.submit(&env, vec![op])
     }
 
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn delete(&self, env: Env, contexts: Unknown, key: Unknown) -> Result<Raw> {
+    pub fn delete(&self, env: Env, contexts: JsText, key: JsText) -> Result<Raw> {
         self.inner.engine(&env)?;
-        let ctx = context_key(&env, &contexts)?;
-        let key = key_string(&env, &key)?;
-        self.inner.submit(&env, vec![Op::Del { key: ctx, values: Some(vec![key]) }])
+        let ctx = context_key(&env, contexts)?;
+        self.inner.submit(&env, vec![Op::Del { key: ctx, values: Some(vec![key.0]) }])
     }
 
     #[napi(ts_return_type = "Promise<void>")]
-    pub fn clear_all(&self, env: Env, contexts: Unknown) -> Result<Raw> {
+    pub fn clear_all(&self, env: Env, contexts: JsText) -> Result<Raw> {
         self.inner.engine(&env)?;
-        let ctx = context_key(&env, &contexts)?;
+        let ctx = context_key(&env, contexts)?;
         self.inner.submit(&env, vec![Op::Del { key: ctx, values: None }])
     }
 
@@ -539,7 +542,7 @@ impl NativeWal {
     pub fn snapshot_at_time(&self, env: Env, as_of: Option<f64>) -> Result<Raw> {
         let engine = self.inner.engine(&env)?;
         if let Some(t) = as_of {
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as f64;
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as f64).unwrap_or(0.0);
             if t > now {
                 return Err(throw(&env, Kind::Storage, "Timestamp is in the future"));
             }
@@ -554,7 +557,7 @@ impl NativeWal {
                 };
                 engine.reconstruct(Some(&stop), Some(&check)).map_err(storage_err)
             },
-            snapshot_to_js,
+            settle(snapshot_to_js),
         )
     }
 
@@ -569,12 +572,10 @@ impl NativeWal {
         run_async(
             &env,
             move || {
-                let stop = move |id: CommitId, _ts: f64| {
-                    target.is_some_and(|(s, o)| (id.segment as f64, id.offset as f64) > (s, o))
-                };
+                let stop = move |id: CommitId, _ts: f64| target.is_some_and(|(s, o)| (id.segment as f64, id.offset as f64) > (s, o));
                 engine.reconstruct(Some(&stop), None).map_err(storage_err)
             },
-            snapshot_to_js,
+            settle(snapshot_to_js),
         )
     }
 
@@ -589,10 +590,10 @@ impl NativeWal {
             move || {
                 engine.snapshot_now().map_err(storage_err)?;
                 let target = std::env::temp_dir().join(format!("matter-wal-clone-{:016x}", rand::random::<u64>()));
-                copy_dir(&dir, &target).map_err(|e| (Kind::Storage, format!("Cannot copy storage: {e}")))?;
+                copy_dir(&dir, &target).map_err(|e| (Kind::Storage, format!("Cannot copy storage {} to {}: {e}", dir.display(), target.display())))?;
                 Ok(target.to_string_lossy().into_owned())
             },
-            |env, path: String| create_string(env, &path),
+            settle(|env, path: String| js::create_string(env, &path)),
         )
     }
 }
@@ -601,7 +602,7 @@ impl NativeWal {
 #[napi]
 pub fn lock_probe_dir() -> Result<String> {
     let dir = std::env::temp_dir().join(format!("matter-wal-token-{:016x}", rand::random::<u64>()));
-    std::fs::create_dir_all(&dir).map_err(|e| Error::from_reason(e.to_string()))?;
+    std::fs::create_dir_all(&dir).map_err(|e| Error::from_reason(format!("{}: {e}", dir.display())))?;
     Ok(dir.to_string_lossy().into_owned())
 }
 
@@ -616,12 +617,9 @@ pub fn adopt_lock_token(dir: String) -> bool {
     adopted
 }
 
-/// Locks held by open drivers with native locking, by directory.
-static LOCKS: Mutex<Vec<(PathBuf, Option<DirLock>)>> = Mutex::new(Vec::new());
-
 fn open_engine(dir: &Path, options: Options, take_lock: bool, notify: Notify) -> std::result::Result<(Engine, Option<DirLock>), (Kind, String)> {
     std::fs::create_dir_all(dir).map_err(|e| (Kind::Storage, format!("Cannot create storage directory {}: {e}", dir.display())))?;
-    let lock = if take_lock {
+    let dir_lock = if take_lock {
         Some(DirLock::acquire(dir).map_err(|e| match e {
             LockError::Locked(m) => (Kind::Lock, m),
             LockError::Io(e) => (Kind::Storage, format!("Cannot lock {}: {e}", dir.display())),
@@ -630,7 +628,7 @@ fn open_engine(dir: &Path, options: Options, take_lock: bool, notify: Notify) ->
         None
     };
     let engine = Engine::open(dir, options, notify).map_err(storage_err)?;
-    Ok((engine, lock))
+    Ok((engine, dir_lock))
 }
 
 fn batch_notifier(dispatcher: Dispatcher, pending: Arc<Mutex<VecDeque<Deferred>>>) -> Notify {
@@ -638,14 +636,14 @@ fn batch_notifier(dispatcher: Dispatcher, pending: Arc<Mutex<VecDeque<Deferred>>
         let pending = pending.clone();
         dispatcher.run(move |env| {
             let settled: Vec<Deferred> = {
-                let mut q = pending.lock().unwrap();
+                let mut q = lock(&pending);
                 let n = batch.count.min(q.len());
                 q.drain(..n).collect()
             };
             let count = settled.len();
             match &batch.result {
                 Ok(()) => {
-                    if let Ok(undef) = convert::undefined(env) {
+                    if let Ok(undef) = js::undefined(env) {
                         for d in settled {
                             d.resolve(env, undef);
                         }
@@ -682,19 +680,9 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-fn upd_op(env: &Env, contexts: &Unknown, key_or_values: &Unknown, value: &Unknown) -> Result<Op> {
-    let ctx = context_key(env, contexts)?;
-    let values = if type_of(env.raw(), key_or_values.raw()).map_err(|f| fail(env, f))? == sys::ValueType::napi_string {
-        let key = key_string(env, key_or_values)?;
-        vec![(key, read_value(env, value)?)]
-    } else {
-        read_values(env, key_or_values)?
-    };
-    Ok(Op::Upd { key: ctx, values })
-}
-
 fn snapshot_to_js(env: sys::napi_env, snap: crate::snapshot::Snapshot) -> Res<sys::napi_value> {
     let native = NativeSnapshot { commit_id: snap.commit_id, ts: snap.ts, data: snap.data };
+    // SAFETY: `env` is the live environment of the JS thread running this dispatcher job.
     unsafe { ToNapiValue::to_napi_value(env, native) }.map_err(|_| Fail::Napi(sys::Status::napi_generic_failure))
 }
 
@@ -738,91 +726,91 @@ impl NativeTransaction {
     }
 
     #[napi]
-    pub fn set(&mut self, env: Env, contexts: Unknown, key_or_values: Unknown, value: Unknown) -> Result<()> {
+    pub fn set(&mut self, env: Env, contexts: JsText, json: JsonText) -> Result<()> {
         self.assert_active(&env)?;
-        let op = upd_op(&env, &contexts, &key_or_values, &value)?;
+        let ctx = context_key(&env, contexts)?;
+        let op = upd_op(&env, ctx, &json.0)?;
         self.ops.push(op);
         Ok(())
     }
 
     #[napi]
-    pub fn delete(&mut self, env: Env, contexts: Unknown, key: Unknown) -> Result<()> {
+    pub fn delete(&mut self, env: Env, contexts: JsText, key: JsText) -> Result<()> {
         self.assert_active(&env)?;
-        let ctx = context_key(&env, &contexts)?;
-        let key = key_string(&env, &key)?;
-        self.ops.push(Op::Del { key: ctx, values: Some(vec![key]) });
+        let ctx = context_key(&env, contexts)?;
+        self.ops.push(Op::Del { key: ctx, values: Some(vec![key.0]) });
         Ok(())
     }
 
     #[napi]
-    pub fn clear_all(&mut self, env: Env, contexts: Unknown) -> Result<()> {
+    pub fn clear_all(&mut self, env: Env, contexts: JsText) -> Result<()> {
         self.assert_active(&env)?;
-        let ctx = context_key(&env, &contexts)?;
+        let ctx = context_key(&env, contexts)?;
         self.ops.push(Op::Del { key: ctx, values: None });
         Ok(())
     }
 
     #[napi(ts_return_type = "unknown")]
-    pub fn get(&self, env: Env, contexts: Unknown, key: Unknown) -> Result<Raw> {
-        let ctx = context_key(&env, &contexts)?;
-        let key = key_string(&env, &key)?;
+    pub fn get(&self, env: Env, contexts: JsText, key: JsText) -> Result<Raw> {
+        let ctx = context_key(&env, contexts)?;
         let store = self.view(&env)?;
-        js_value(&env, store.get(&ctx, &key).map(|v| v.decode()).as_ref())
+        let raw = env.raw();
+        match store.get(&ctx, &key.0) {
+            Some(v) => to_js::to_js(raw, v.bytes()),
+            None => js::undefined(raw),
+        }
+        .map(Raw)
+        .map_err(|f| fail(&env, f))
     }
 
     #[napi]
-    pub fn has(&self, env: Env, contexts: Unknown, key: Unknown) -> Result<bool> {
-        let ctx = context_key(&env, &contexts)?;
-        let key = key_string(&env, &key)?;
-        Ok(self.view(&env)?.get(&ctx, &key).is_some_and(|v| !v.is_undefined()))
+    pub fn has(&self, env: Env, contexts: JsText, key: JsText) -> Result<bool> {
+        let ctx = context_key(&env, contexts)?;
+        Ok(self.view(&env)?.get(&ctx, &key.0).is_some_and(|v| !v.is_undefined()))
     }
 
     #[napi(ts_return_type = "string[]")]
-    pub fn keys(&self, env: Env, contexts: Unknown) -> Result<Raw> {
-        let ctx = context_key(&env, &contexts)?;
-        js_strings(env.raw(), &self.view(&env)?.keys(&ctx)).map(Raw).map_err(|f| fail(&env, f))
+    pub fn keys(&self, env: Env, contexts: JsText) -> Result<Raw> {
+        let ctx = context_key(&env, contexts)?;
+        js::string_array(env.raw(), &self.view(&env)?.keys(&ctx)).map(Raw).map_err(|f| fail(&env, f))
     }
 
     #[napi(ts_return_type = "Record<string, unknown>")]
-    pub fn values(&self, env: Env, contexts: Unknown) -> Result<Raw> {
-        let ctx = context_key(&env, &contexts)?;
+    pub fn values(&self, env: Env, contexts: JsText) -> Result<Raw> {
+        let ctx = context_key(&env, contexts)?;
         js_context_values(env.raw(), &self.view(&env)?, &ctx).map(Raw).map_err(|f| fail(&env, f))
     }
 
     #[napi(ts_return_type = "string[]")]
-    pub fn contexts(&self, env: Env, contexts: Unknown) -> Result<Raw> {
-        let ctx = context_key(&env, &contexts)?;
-        js_strings(env.raw(), &self.view(&env)?.sub_contexts(&ctx)).map(Raw).map_err(|f| fail(&env, f))
+    pub fn contexts(&self, env: Env, contexts: JsText) -> Result<Raw> {
+        let ctx = context_key(&env, contexts)?;
+        js::string_array(env.raw(), &self.view(&env)?.sub_contexts(&ctx)).map(Raw).map_err(|f| fail(&env, f))
     }
 
     /// What the buffered ops alone say about `key`: `[value]` when an op of this
     /// transaction decides it (matter.js then answers synchronously), `null` otherwise.
     #[napi(ts_return_type = "[unknown] | null")]
-    pub fn buffered(&self, env: Env, contexts: Unknown, key: Unknown) -> Result<Raw> {
-        let ctx = context_key(&env, &contexts)?;
-        let key = key_string(&env, &key)?;
-        let raw = env.raw();
-        let decided: Option<Option<Value>> = self.ops.iter().rev().find_map(|op| match op {
-            Op::Upd { key: k, values } if *k == ctx => {
-                values.iter().rev().find(|(name, _)| *name == key).map(|(_, v)| Some(v.decode()))
-            }
+    pub fn buffered(&self, env: Env, contexts: JsText, key: JsText) -> Result<Raw> {
+        let ctx = context_key(&env, contexts)?;
+        let key = key.0;
+        let decided: Option<Option<&Encoded>> = self.ops.iter().rev().find_map(|op| match op {
+            Op::Upd { key: k, values, .. } if *k == ctx => values.iter().rev().find(|(name, _)| *name == key).map(|(_, v)| Some(v)),
             Op::Del { key: k, values: Some(keys) } if *k == ctx => keys.contains(&key).then_some(None),
             Op::Del { key: k, values: None } if *k == ctx => Some(None),
             _ => None,
         });
+        let raw = env.raw();
         let build = || -> Res<sys::napi_value> {
-            let Some(value) = decided else {
-                let mut null = ptr::null_mut();
-                check!(sys::napi_get_null(raw, &mut null));
-                return Ok(null);
-            };
-            let mut arr = ptr::null_mut();
-            check!(sys::napi_create_array_with_length(raw, 1, &mut arr));
+            let Some(value) = decided else { return js::null(raw) };
+            let mut arr = std::ptr::null_mut();
+            // SAFETY: `arr` receives a new array handle of the current scope.
+            js::check!(unsafe { sys::napi_create_array_with_length(raw, 1, &mut arr) });
             let js = match value {
-                Some(v) => convert::Writer::new(raw).write(&v)?,
-                None => convert::undefined(raw)?,
+                Some(v) => to_js::to_js(raw, v.bytes())?,
+                None => js::undefined(raw)?,
             };
-            check!(sys::napi_set_element(raw, arr, 0, js));
+            // SAFETY: `arr` is the array created above.
+            js::check!(unsafe { sys::napi_set_element(raw, arr, 0, js) });
             Ok(arr)
         };
         build().map(Raw).map_err(|f| fail(&env, f))
@@ -835,7 +823,7 @@ impl NativeTransaction {
         self.committed = true;
         let ops = std::mem::take(&mut self.ops);
         if ops.is_empty() {
-            return run_async(&env, || Ok(()), |env, ()| convert::undefined(env));
+            return run_async(&env, || Ok(()), settle(|env, ()| js::undefined(env)));
         }
         self.inner.submit(&env, ops)
     }
@@ -876,12 +864,10 @@ impl NativeSnapshot {
     pub fn data(&self, env: Env) -> Result<Raw> {
         let raw = env.raw();
         let build = || -> Res<sys::napi_value> {
-            let mut obj = ptr::null_mut();
-            check!(sys::napi_create_object(raw, &mut obj));
-            let mut w = convert::Writer::new(raw);
+            let obj = js::object(raw)?;
             for (ctx, _) in self.data.contexts() {
                 let values = js_context_values(raw, &self.data, ctx)?;
-                w.set_raw(obj, ctx, values)?;
+                js::set_property(raw, obj, ctx, values)?;
             }
             Ok(obj)
         };
@@ -889,22 +875,28 @@ impl NativeSnapshot {
     }
 
     #[napi(ts_return_type = "unknown")]
-    pub fn get(&self, env: Env, contexts: Vec<String>, key: String) -> Result<Raw> {
-        js_value(&env, self.data.get(&contexts.join("."), &key).map(|v| v.decode()).as_ref())
+    pub fn get(&self, env: Env, contexts: JsText, key: JsText) -> Result<Raw> {
+        let raw = env.raw();
+        match self.data.get(&contexts.0, &key.0) {
+            Some(v) => to_js::to_js(raw, v.bytes()),
+            None => js::undefined(raw),
+        }
+        .map(Raw)
+        .map_err(|f| fail(&env, f))
     }
 
-    #[napi]
-    pub fn keys(&self, contexts: Vec<String>) -> Vec<String> {
-        self.data.keys(&contexts.join(".")).iter().map(|k| k.to_string()).collect()
+    #[napi(ts_return_type = "string[]")]
+    pub fn keys(&self, env: Env, contexts: JsText) -> Result<Raw> {
+        js::string_array(env.raw(), &self.data.keys(&contexts.0)).map(Raw).map_err(|f| fail(&env, f))
     }
 
     #[napi(ts_return_type = "Record<string, unknown>")]
-    pub fn values(&self, env: Env, contexts: Vec<String>) -> Result<Raw> {
-        js_context_values(env.raw(), &self.data, &contexts.join(".")).map(Raw).map_err(|f| fail(&env, f))
+    pub fn values(&self, env: Env, contexts: JsText) -> Result<Raw> {
+        js_context_values(env.raw(), &self.data, &contexts.0).map(Raw).map_err(|f| fail(&env, f))
     }
 
-    #[napi]
-    pub fn contexts(&self, contexts: Vec<String>) -> Vec<String> {
-        self.data.sub_contexts(&contexts.join("."))
+    #[napi(ts_return_type = "string[]")]
+    pub fn contexts(&self, env: Env, contexts: JsText) -> Result<Raw> {
+        js::string_array(env.raw(), &self.data.sub_contexts(&contexts.0)).map(Raw).map_err(|f| fail(&env, f))
     }
 }
