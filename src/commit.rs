@@ -98,16 +98,19 @@ impl std::error::Error for RecordError {}
 /// one op). Each value is stored as `fromJson` will read it back; a value `fromJson` could
 /// not read (e.g. a string that looks like an unknown marker) is refused here, before
 /// anything is logged. The line keeps `toJson`'s exact bytes.
-pub fn upd_from_json(context: JsString, record: &[u8]) -> Result<Op, RecordError> {
-    let members = object_members(record).map_err(|e| RecordError { key: None, message: e.to_string() })?;
+pub fn upd_from_json(context: JsString, record: &str) -> Result<Op, RecordError> {
+    let members = object_members(record.as_bytes()).map_err(|e| RecordError { key: None, message: e.to_string() })?;
     let mut values = Vec::with_capacity(members.len());
     let mut canonical = true;
     for (key, raw) in members {
-        let value = Encoded::from_json(raw).map_err(|e| RecordError { key: Some(key.clone()), message: e.to_string() })?;
+        // A member's text is a slice of the record between ASCII delimiters (whole characters).
+        let start = raw.as_ptr() as usize - record.as_ptr() as usize;
+        let text = &record[start..start + raw.len()];
+        let value = Encoded::from_json_str(text).map_err(|e| RecordError { key: Some(key.clone()), message: e.to_string() })?;
         canonical &= value.bytes() == raw;
         values.push((key, value));
     }
-    let written = (!canonical).then(|| Arc::from(record));
+    let written = (!canonical).then(|| Arc::from(record.as_bytes()));
     Ok(Op::Upd { key: context, values, written })
 }
 

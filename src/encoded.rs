@@ -73,11 +73,26 @@ impl Encoded {
     /// `undefined` deeper inside is dropped (properties) or kept as a hole (array elements),
     /// as the reviver does. Errors are those `fromJson` would throw.
     pub fn from_json(raw: &[u8]) -> Result<Encoded, JsonError> {
+        Self::from_json_checked(raw, false)
+    }
+
+    /// [`Encoded::from_json`] for text known to be UTF-8 (a slice of a `str`).
+    pub fn from_json_str(raw: &str) -> Result<Encoded, JsonError> {
+        Self::from_json_checked(raw.as_bytes(), true)
+    }
+
+    fn from_json_checked(raw: &[u8], utf8_known: bool) -> Result<Encoded, JsonError> {
         // Built in a reused buffer and copied once into an exactly sized allocation: loading
         // hundreds of thousands of values leaves no trail of freed buffers between them.
         let fast = SCRATCH.with_borrow_mut(|out| {
             out.clear();
-            matches!(scan(raw, out), Ok(true)).then(|| Encoded(Arc::from(&out[..])))
+            let mut s = Scanner { s: raw, i: 0, out, canonical: true, keys: Vec::new(), utf8_known };
+            s.ws();
+            let valid = s.value().is_ok() && {
+                s.ws();
+                s.i == raw.len()
+            };
+            (valid && s.canonical).then(|| Encoded(Arc::from(&out[..])))
         });
         if let Some(e) = fast {
             return Ok(e);
@@ -219,7 +234,8 @@ impl Scanner<'_, '_> {
         self.string(false)?;
         let key = (start, self.out.len());
         let text = &self.out[key.0 + 1..key.1 - 1];
-        match std::str::from_utf8(text).ok().and_then(array_index) {
+        let index = if text.first().is_some_and(u8::is_ascii_digit) { std::str::from_utf8(text).ok().and_then(array_index) } else { None };
+        match index {
             Some(idx) => {
                 if level.seen_named || level.last_index.is_some_and(|l| l >= idx) {
                     self.canonical = false;
@@ -262,7 +278,15 @@ impl Scanner<'_, '_> {
         // The previous escape was a high surrogate, right before this point.
         let mut high_escape_at: Option<usize> = None;
         loop {
-            let b = *self.s.get(self.i).ok_or(())?;
+            // Runs of plain characters are skipped in bulk: find the next quote or backslash,
+            // then check the run for control characters (rare) in one pass.
+            let rest = &self.s[self.i..];
+            let run = memchr::memchr2(b'"', b'\\', rest).ok_or(())?;
+            if rest[..run].iter().any(|&c| c < 0x20) {
+                return Err(());
+            }
+            self.i += run;
+            let b = self.s[self.i];
             match b {
                 b'"' => {
                     self.i += 1;

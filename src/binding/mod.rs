@@ -55,7 +55,7 @@ impl TypeName for Raw {
 }
 
 /// JSON text produced by `JSON.stringify` in `index.js` (well-formed, so UTF-8 is exact).
-pub struct JsonText(Vec<u8>);
+pub struct JsonText(String);
 
 impl TypeName for JsonText {
     fn type_name() -> &'static str {
@@ -70,7 +70,9 @@ impl ValidateNapiValue for JsonText {}
 
 impl FromNapiValue for JsonText {
     unsafe fn from_napi_value(env: sys::napi_env, v: sys::napi_value) -> Result<Self> {
-        read_json_text(env, v).map(JsonText).map_err(|_| Error::new(Status::StringExpected, "expected a JSON string"))
+        let bytes = read_json_text(env, v).map_err(|_| Error::new(Status::StringExpected, "expected a JSON string"))?;
+        // Node-API writes UTF-8; a well-formed string converts without replacement.
+        String::from_utf8(bytes).map(JsonText).map_err(|_| Error::new(Status::InvalidArg, "expected well-formed JSON text"))
     }
 }
 
@@ -262,8 +264,8 @@ fn context_key(env: &Env, key: JsText) -> Result<JsString> {
 }
 
 /// The op of `set(contexts, …)`: `json` is `{"values":<record>}` as `index.js` encoded it.
-fn upd_op(env: &Env, ctx: JsString, json: &[u8]) -> Result<Op> {
-    let record = json.strip_prefix(b"{\"values\":").and_then(|r| r.strip_suffix(b"}")).filter(|r| r.first() == Some(&b'{'));
+fn upd_op(env: &Env, ctx: JsString, json: &str) -> Result<Op> {
+    let record = json.strip_prefix("{\"values\":").and_then(|r| r.strip_suffix('}')).filter(|r| r.starts_with('{'));
     let Some(record) = record else {
         return Err(throw(env, Kind::Storage, "set() needs a string key or a record of values"));
     };
