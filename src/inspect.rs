@@ -268,6 +268,25 @@ pub fn examine(dir: &Path, progress: Progress) -> io::Result<Inspection> {
                 continue;
             }
         };
+        let mut bytes = bytes;
+        if !gz && Some(seg) == last_segment {
+            if let Some(cut) = crate::reader::zeroed_tail(&bytes) {
+                let offset = memchr::memchr_iter(b'\n', &bytes[..cut]).count() as u32;
+                problems.push(Problem {
+                    severity: Severity::Error,
+                    kind: "torn",
+                    file: Some(rel.clone()),
+                    segment: Some(seg),
+                    offset: Some(offset),
+                    message: format!(
+                        "the last {} bytes, from this line on, hold zeroed data (a write that never reached the disk); replay stops here and the driver cuts them off when it next opens the directory",
+                        bytes.len() - cut
+                    ),
+                });
+                info.torn = true;
+                bytes.truncate(cut);
+            }
+        }
         info.readable = true;
         info.data_size = bytes.len() as u64;
         let unterminated = !bytes.is_empty() && !bytes.ends_with(b"\n");

@@ -8,6 +8,7 @@ pub mod commit;
 pub mod compress;
 pub mod driver;
 pub mod encoded;
+pub mod fsutil;
 pub mod inspect;
 pub mod json_read;
 pub mod json_write;
