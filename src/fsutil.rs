@@ -67,7 +67,7 @@ pub fn create_dir_all_durable(path: &Path) -> io::Result<bool> {
     }
     for dir in missing.iter().rev() {
         match fs::create_dir(dir) {
-            Ok(()) => sync_dir(&parent_of(dir))?,
+            Ok(()) => sync_dir_if_permitted(&parent_of(dir))?,
             // Created concurrently by someone else: whoever created it syncs it.
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {}
             Err(e) => return Err(io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display()))),

@@ -1382,6 +1382,19 @@ mod tests {
     }
 
     #[test]
+    fn zeroed_tail_of_the_newest_segment_is_reported_as_torn_not_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let zeros = "\0".repeat(100);
+        write_segment(d, 1, &(line(10.0, &[]) + &zeros + &line(20.0, &[]) + &line(30.0, &[])));
+        let ins = examine(d, &mut |_: &str| {}).unwrap();
+        let s1 = &ins.segments[0];
+        assert_eq!((s1.commits, s1.malformed, s1.torn), (1, 0, true));
+        let kinds: Vec<_> = ins.problems.iter().map(|p| (p.kind, p.segment, p.offset)).collect();
+        assert_eq!(kinds, vec![("torn", Some(1), Some(1))]);
+    }
+
+    #[test]
     fn clean_directory_has_no_problems_and_cleaned_log_is_covered() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
