@@ -34,13 +34,25 @@ async function makeTemplate(dir) {
         if (i % 17 === 16) await driver.clearAll(["a", `c${i % 4}`]);
     }
     await driver.close(); // snapshot, clean (head snapshot), gzip
-    const again = new native.WalStorageDriver(dir, { fsync: false, maxSegmentSize: 1024 });
+    // No maintenance on this run (no gzip, the snapshot interval far away), so nothing changes
+    // the files behind our back while they are copied: with fsync off every commit is written
+    // before its promise resolves.
+    const again = new native.WalStorageDriver(dir, { fsync: false, maxSegmentSize: 1024, compressLog: false });
     await again.initialize();
     for (let i = 60; i < 90; i++) await again.set(["b"], `k${i}`, i);
     // Leave the log ahead of the snapshot: copy the files while still open.
     const frozen = `${dir}-frozen`;
     fs.cpSync(dir, frozen, { recursive: true, filter: s => !/matter\.(lock|pid)$/.test(s) });
     await again.close();
+    // Gzip the rotated segments of the copy as the maintenance would have (all but the newest),
+    // so the template still has gzipped segments after the snapshot.
+    const wal = path.join(frozen, "wal");
+    const plain = fs.readdirSync(wal).filter(n => /^[0-9a-f]{8}\.jsonl$/.test(n)).sort();
+    for (const name of plain.slice(0, -1)) {
+        fs.writeFileSync(path.join(wal, `${name}.gz`), zlib.gzipSync(fs.readFileSync(path.join(wal, name))));
+        fs.rmSync(path.join(wal, name));
+    }
+    assert.ok(plain.length >= 2, "the template's log rotated after the snapshot");
     return frozen;
 }
 

@@ -2,11 +2,11 @@
 //! the head snapshot (`head.json[.gz]`) when enabled so history before the cut stays
 //! reconstructible as a base.
 
-use std::fs;
 use std::io;
 use std::path::Path;
 
 use crate::commit::{compressed_segment_filename, segment_filename, CommitId};
+use crate::fsutil::{remove_if_exists, sync_dir};
 use crate::reader::{read_commits, scan_segments};
 use crate::snapshot;
 
@@ -24,27 +24,25 @@ pub fn clean(wal_dir: &Path, snapshot_id: CommitId, head: Option<HeadSnapshot<'_
     if doomed.is_empty() {
         return Ok(0);
     }
+    // The snapshot covering the doomed segments is durable (`snapshot::save` syncs its
+    // directory before returning), and so is the head snapshot written here: only then may
+    // a segment go.
     if let Some(head) = head {
         build_head(wal_dir, snapshot_id, &head)?;
     }
     for (seg, (plain, gz)) in &doomed {
         if *plain {
-            remove(&wal_dir.join(segment_filename(*seg)))?;
+            remove_if_exists(&wal_dir.join(segment_filename(*seg)))?;
         }
         if *gz {
-            remove(&wal_dir.join(compressed_segment_filename(*seg)))?;
+            remove_if_exists(&wal_dir.join(compressed_segment_filename(*seg)))?;
         }
     }
-    snapshot::sync_dir(wal_dir);
+    // Removals that do not reach the disk before a power loss are harmless (the segments
+    // come back, covered by the snapshot); the sync just keeps a crash from resurrecting them.
+    sync_dir(wal_dir)?;
     tracing::debug!("Cleaned {} WAL segments before segment {}", doomed.len(), snapshot_id.segment);
     Ok(doomed.len())
-}
-
-fn remove(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
 }
 
 /// Replays the commits about to be deleted on top of the previous head snapshot.
@@ -75,6 +73,7 @@ fn build_head(wal_dir: &Path, snapshot_id: CommitId, head: &HeadSnapshot<'_>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use crate::commit::{serialize_commit, Op};
     use crate::encoded::Encoded;
     use crate::value::Value;

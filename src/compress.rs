@@ -1,5 +1,7 @@
-//! Gzips rotated segments: `%08x.jsonl` → `%08x.jsonl.gz` via a temp file and rename, then
-//! removes the plain file. The active segment is never touched.
+//! Gzips rotated segments: `%08x.jsonl` → `%08x.jsonl.gz` via a temp file (fsynced) and a
+//! rename; the directory is synced so the rename is durable, and only then is the plain file
+//! removed. A power loss at any point leaves the plain segment, the gzip, or both — never
+//! only a temp file. The active segment is never touched.
 
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -9,35 +11,47 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 
 use crate::commit::{compressed_segment_filename, segment_filename};
+use crate::fsutil::{remove_if_exists, sync_dir};
 use crate::reader::scan_segments;
-use crate::snapshot::sync_dir;
 
 /// Compresses every plain segment except `active`. Failures are per segment: logged and
-/// left for the next pass, since the plain file is still a valid segment.
+/// left for the next pass, since the plain file is still a valid segment. All gzips of a
+/// pass are renamed into place first, then one directory sync makes them durable, then the
+/// plain copies go (a plain copy that survives a crash next to its gzip is removed by the
+/// next pass: readers prefer the gzip).
 pub fn compress_rotated(wal_dir: &Path, active: u32) -> io::Result<usize> {
-    let mut done = 0;
+    let mut covered = Vec::new();
     for (seg, (plain, gz)) in scan_segments(wal_dir)? {
         if !plain || seg >= active {
             continue;
         }
-        let src = wal_dir.join(segment_filename(seg));
         let result = if gz && gzip_is_whole(&wal_dir.join(compressed_segment_filename(seg))) {
-            // A previous pass was interrupted after the rename: the gzipped copy is complete.
-            fs::remove_file(&src)
+            // A previous pass was interrupted after the rename: the gzipped copy is complete
+            // (its entry is made durable below, before the plain copy goes).
+            Ok(())
         } else {
             // No gzip yet, or one that does not decode (written without fsync before a power
             // loss, say): the plain segment is the good copy, compress it (again).
             compress_one(wal_dir, seg)
         };
         match result {
-            Ok(()) => done += 1,
+            Ok(()) => covered.push(seg),
             Err(e) => tracing::warn!("Failed to compress WAL segment {seg}: {e}"),
         }
     }
-    if done > 0 {
-        sync_dir(wal_dir);
-        tracing::debug!("Compressed {done} rotated WAL segments");
+    if covered.is_empty() {
+        return Ok(0);
     }
+    // Every gzip's name must be on disk before its source is removed.
+    sync_dir(wal_dir)?;
+    let mut done = 0;
+    for seg in covered {
+        match remove_if_exists(&wal_dir.join(segment_filename(seg))) {
+            Ok(()) => done += 1,
+            Err(e) => tracing::warn!("Cannot remove WAL segment {seg} after compressing it: {e}"),
+        }
+    }
+    tracing::debug!("Compressed {done} rotated WAL segments");
     Ok(done)
 }
 
@@ -46,6 +60,8 @@ fn gzip_is_whole(path: &Path) -> bool {
     io::copy(&mut flate2::read::MultiGzDecoder::new(io::BufReader::new(file)), &mut io::sink()).is_ok()
 }
 
+/// Writes `%08x.jsonl.gz` for segment `seg` (temp file, fsync, rename). The caller syncs
+/// the directory before removing the plain segment.
 fn compress_one(wal_dir: &Path, seg: u32) -> io::Result<()> {
     let src = wal_dir.join(segment_filename(seg));
     let gz_name = compressed_segment_filename(seg);
@@ -54,8 +70,7 @@ fn compress_one(wal_dir: &Path, seg: u32) -> io::Result<()> {
     let mut enc = GzEncoder::new(File::create(&tmp)?, Compression::default());
     enc.write_all(&bytes)?;
     enc.finish()?.sync_all()?;
-    fs::rename(&tmp, wal_dir.join(&gz_name))?;
-    fs::remove_file(&src)
+    fs::rename(&tmp, wal_dir.join(&gz_name))
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crate::cleaner::{self, HeadSnapshot};
 use crate::commit::{serialize_commit, CommitId, Op};
 use crate::compress::compress_rotated;
+use crate::fsutil;
 use crate::reader::{check_contiguous, list_segments, read_commits, ReadCommit};
 use crate::snapshot::{self, Snapshot};
 use crate::store::StoreData;
@@ -140,7 +141,7 @@ impl Engine {
     pub fn open(dir: &Path, options: Options, notify: Notify) -> Result<Engine, EngineError> {
         let started = Instant::now();
         let wal_dir = dir.join("wal");
-        std::fs::create_dir_all(&wal_dir).map_err(|e| EngineError::Storage(format!("{}: {e}", wal_dir.display())))?;
+        prepare_dirs(dir, &wal_dir, options.fsync).map_err(|e| EngineError::Storage(format!("{}: {e}", wal_dir.display())))?;
         let (state, last_snapshot) = load_state(dir, &wal_dir)?;
         let loaded = started.elapsed();
         let writer = SegmentWriter::open(&wal_dir, options.max_segment_size, options.fsync)
@@ -233,6 +234,17 @@ impl Engine {
 
     pub fn dir(&self) -> &Path {
         &self.shared.dir
+    }
+
+    /// Copies the storage files (not the lock) into the new directory `target`, durably,
+    /// while no snapshot, cleaning or gzip runs (so no file vanishes mid-copy). The active
+    /// segment may be appended to meanwhile: a line cut by the copy is a torn tail the
+    /// copy's next open cuts off.
+    pub fn copy_files_to(&self, target: &Path) -> io::Result<()> {
+        let _files = self.shared.files.lock().unwrap();
+        fsutil::copy_dir_durable(&self.shared.dir, target, &|name| {
+            name == crate::lock::LOCK_FILE || name == crate::lock::PID_FILE
+        })
     }
 
     /// Rebuilds the state from the snapshot file and the log, stopping before the first
@@ -337,6 +349,24 @@ impl Shared {
         cleaner::clean(&self.wal_dir, id, head)?;
         Ok(())
     }
+}
+
+/// Creates the storage directory and `wal/` where missing, durably (each new directory's
+/// parent is synced). With `fsync`, also syncs the parent, the storage directory and `wal/`
+/// even when nothing was created: an earlier process that was killed (not a power loss) may
+/// have left entries only in the page cache — a renamed snapshot or gzip, a new segment, a
+/// `wal/` it created — which this run would otherwise build on (cleaning segments a
+/// snapshot covers, appending after them) with nothing making them durable. Once, at open.
+fn prepare_dirs(dir: &Path, wal_dir: &Path, fsync: bool) -> io::Result<()> {
+    fsutil::create_dir_all_durable(wal_dir)?;
+    if fsync {
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fsutil::sync_dir_if_permitted(parent)?;
+        }
+        fsutil::sync_dir(dir)?;
+        fsutil::sync_dir(wal_dir)?;
+    }
+    Ok(())
 }
 
 /// Loads snapshot + replays the log after it. Without a usable snapshot (unreadable, or

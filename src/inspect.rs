@@ -269,6 +269,25 @@ pub fn examine(dir: &Path, progress: Progress) -> io::Result<Inspection> {
                 continue;
             }
         };
+        let mut bytes = bytes;
+        if !gz && Some(seg) == last_segment {
+            if let Some(cut) = crate::reader::zeroed_tail(&bytes) {
+                let offset = memchr::memchr_iter(b'\n', &bytes[..cut]).count() as u32;
+                problems.push(Problem {
+                    severity: Severity::Error,
+                    kind: "torn",
+                    file: Some(rel.clone()),
+                    segment: Some(seg),
+                    offset: Some(offset),
+                    message: format!(
+                        "the last {} bytes, from this line on, hold zeroed data (a write that never reached the disk); replay stops here and the driver cuts them off when it next opens the directory",
+                        bytes.len() - cut
+                    ),
+                });
+                info.torn = true;
+                bytes.truncate(cut);
+            }
+        }
         info.readable = true;
         info.data_size = bytes.len() as u64;
         let unterminated = !bytes.is_empty() && !bytes.ends_with(b"\n");
@@ -1365,6 +1384,19 @@ mod tests {
         assert!(kinds.contains(&("missing-segment", Some(2), None)), "{kinds:?}");
         assert_eq!(ins.errors(), 3);
         assert!(render_verification(&ins).contains("DAMAGED: 3 errors"));
+    }
+
+    #[test]
+    fn zeroed_tail_of_the_newest_segment_is_reported_as_torn_not_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let zeros = "\0".repeat(100);
+        write_segment(d, 1, &(line(10.0, &[]) + &zeros + &line(20.0, &[]) + &line(30.0, &[])));
+        let ins = examine(d, &mut |_: &str| {}).unwrap();
+        let s1 = &ins.segments[0];
+        assert_eq!((s1.commits, s1.malformed, s1.torn), (1, 0, true));
+        let kinds: Vec<_> = ins.problems.iter().map(|p| (p.kind, p.segment, p.offset)).collect();
+        assert_eq!(kinds, vec![("torn", Some(1), Some(1))]);
     }
 
     #[test]

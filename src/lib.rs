@@ -11,6 +11,7 @@ pub mod commit;
 pub mod compress;
 pub mod driver;
 pub mod encoded;
+pub mod fsutil;
 pub mod inspect;
 pub mod jsstr;
 pub mod json_read;

@@ -118,6 +118,23 @@ pub fn segment_lines(bytes: &[u8]) -> impl Iterator<Item = (u32, &[u8])> {
     })
 }
 
+/// Where the newest segment's content ends when part of it never reached the disk: the
+/// start of the first line holding a NUL byte.
+///
+/// A commit line is JSON text and never contains NUL. Zeroed bytes in a segment are what a
+/// file system shows for appended data whose pages were not written before a crash (the
+/// file's size reached the disk, some of its data did not), and with page-sized write-back
+/// the lines after such a hole can be intact. Those lines were written after the hole, in
+/// the same unsynced stretch: none of them was acknowledged (a commit is acknowledged only
+/// after `fdatasync` of its segment, which would have written the hole too). Replaying them
+/// would leave a hole among the issued commits, so replay stops at the zeroed line and the
+/// writer cuts the segment there. Other malformed lines (no NUL: a bit flip, an edit) are
+/// skipped with a warning, as matter.js does.
+pub fn zeroed_tail(bytes: &[u8]) -> Option<usize> {
+    let nul = memchr::memchr(0, bytes)?;
+    Some(memchr::memrchr(b'\n', &bytes[..nul]).map_or(0, |p| p + 1))
+}
+
 /// A commit with its id, as replay consumes it.
 pub struct ReadCommit {
     pub id: CommitId,
@@ -133,7 +150,18 @@ pub fn read_commits(wal_dir: &Path, after: Option<CommitId>, mut each: impl FnMu
         if after.is_some_and(|a| segment < a.segment) {
             continue;
         }
-        let (path, bytes) = read_segment(wal_dir, segment, Some(segment) == newest)?;
+        let (path, mut bytes) = read_segment(wal_dir, segment, Some(segment) == newest)?;
+        if Some(segment) == newest {
+            if let Some(cut) = zeroed_tail(&bytes) {
+                tracing::warn!(
+                    "Ignoring the end of {} from offset {} on ({} bytes): it holds zeroed bytes, data that never reached the disk before a crash",
+                    path.display(),
+                    memchr::memchr_iter(b'\n', &bytes[..cut]).count(),
+                    bytes.len() - cut
+                );
+                bytes.truncate(cut);
+            }
+        }
         let lines: Vec<(u32, &[u8])> = segment_lines(&bytes)
             .filter(|(offset, _)| after.is_none_or(|a| CommitId { segment, offset: *offset } > a))
             .collect();
@@ -291,5 +319,34 @@ mod tests {
         assert!(e.contains("00000001.jsonl is missing"), "{e}");
         let e = check_contiguous(dir, &[6, 7], 5).unwrap_err();
         assert!(e.contains("00000005.jsonl is missing"), "{e}");
+    }
+
+    #[test]
+    fn replay_stops_at_a_zeroed_line_in_the_newest_segment_only() {
+        // A batch written across a page boundary, the first page never written back: its
+        // lines read as NUL bytes, the line in the second page is intact.
+        let mut seg = b"{\"ts\":1,\"ops\":[]}\n{\"ts\":2,".to_vec();
+        seg.extend(std::iter::repeat_n(0u8, 40));
+        seg.extend_from_slice(b"s\":[]}\n{\"ts\":3,\"ops\":[]}\n");
+        assert_eq!(zeroed_tail(&seg), Some(18));
+        assert_eq!(zeroed_tail(b"{\"ts\":1,\"ops\":[]}\n"), None);
+        assert_eq!(zeroed_tail(b"\0\0\n{}\n"), Some(0));
+
+        let ts = |dir: &Path| {
+            let mut seen = Vec::new();
+            read_commits(dir, None, |c| {
+                seen.push((c.id.segment, c.id.offset, c.commit.ts));
+                true
+            })
+            .unwrap();
+            seen
+        };
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("00000001.jsonl"), &seg).unwrap();
+        assert_eq!(ts(dir.path()), vec![(1, 0, 1.0)], "nothing after the hole is replayed");
+        // Not the newest segment (a disk that loses synced data, or fsync off): the damaged
+        // line is skipped like any malformed line.
+        fs::write(dir.path().join("00000002.jsonl"), b"{\"ts\":4,\"ops\":[]}\n").unwrap();
+        assert_eq!(ts(dir.path()), vec![(1, 0, 1.0), (1, 2, 3.0), (2, 0, 4.0)]);
     }
 }

@@ -10,6 +10,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 
 use crate::commit::CommitId;
+use crate::fsutil;
 use crate::jsstr::JsStr;
 use crate::json_read::{parse_plain, revive, JsonError};
 use crate::encoded::{write_pretty, Cursor, Encoded, Scanned};
@@ -222,8 +223,11 @@ fn paths(dir: &Path, basename: &str) -> (PathBuf, PathBuf) {
     (dir.join(format!("{basename}.json")), dir.join(format!("{basename}.json.gz")))
 }
 
-/// Writes the snapshot atomically (temp file, fsync, rename) and removes the other format's
-/// file, so exactly one of `basename.json` / `basename.json.gz` remains.
+/// Writes the snapshot atomically and durably: temp file, fsync, rename, fsync of the
+/// directory (so the new name is on disk before anything relies on it, e.g. cleaning the
+/// segments it covers), and only then removes the other format's file, so exactly one of
+/// `basename.json` / `basename.json.gz` remains and a power loss at any point leaves the old
+/// or the new snapshot, never neither.
 pub fn save(dir: &Path, basename: &str, compress: bool, snap_id: CommitId, ts: f64, data: &StoreData) -> io::Result<()> {
     let json = encode(snap_id, ts, data);
     let (plain, gz) = paths(dir, basename);
@@ -245,21 +249,13 @@ pub fn save(dir: &Path, basename: &str, compress: bool, snap_id: CommitId, ts: f
             file.sync_all()?;
         }
     }
-    fs::rename(&tmp, &target)?;
-    match fs::remove_file(&other) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
+    fsutil::rename_durable(dir, &tmp, &target)?;
+    if other.exists() {
+        fsutil::remove_if_exists(&other)?;
+        // Not needed for safety (when both survive, the newer one is loaded), only tidiness.
+        fsutil::sync_dir(dir)?;
     }
-    sync_dir(dir);
     Ok(())
-}
-
-/// Makes a rename durable; best effort (not every platform can fsync a directory).
-pub fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
 }
 
 /// Error loading a snapshot file; names the file.

@@ -7,8 +7,8 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::commit::{deserialize_commit, segment_filename, CommitId, MAX_SEGMENT_LINES};
-use crate::reader::scan_segments;
-use crate::snapshot::sync_dir;
+use crate::fsutil::{create_dir_all_durable, sync_dir};
+use crate::reader::{scan_segments, zeroed_tail};
 
 pub struct SegmentWriter {
     wal_dir: PathBuf,
@@ -23,9 +23,12 @@ pub struct SegmentWriter {
 impl SegmentWriter {
     /// Opens the log for appending. The newest segment is resumed when it is uncompressed
     /// and has room; a torn last line (no trailing newline: the process died mid-write) is
-    /// cut off first so the next commit never gets glued onto it.
+    /// cut off first so the next commit never gets glued onto it, and so is a zeroed tail
+    /// (see [`zeroed_tail`]). With `fsync`, the newest segment's data is synced before any
+    /// commit can depend on it: what replay read from it may be an unsynced tail that a
+    /// killed process left in the page cache.
     pub fn open(wal_dir: &Path, max_segment_size: u64, fsync: bool) -> io::Result<SegmentWriter> {
-        fs::create_dir_all(wal_dir)?;
+        create_dir_all_durable(wal_dir)?;
         let mut w = SegmentWriter {
             wal_dir: wal_dir.to_path_buf(),
             max_segment_size,
@@ -46,7 +49,18 @@ impl SegmentWriter {
                 let path = wal_dir.join(segment_filename(last));
                 let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
                 let mut bytes = fs::read(&path).map_err(named)?;
-                if let Some(cut) = torn_tail(&bytes) {
+                if let Some(cut) = zeroed_tail(&bytes) {
+                    // Replay stopped at this line: nothing may be appended after it.
+                    tracing::warn!(
+                        "Cutting {} bytes holding zeroed data off {} (a write that never reached the disk)",
+                        bytes.len() - cut,
+                        path.display()
+                    );
+                    let f = OpenOptions::new().write(true).open(&path).map_err(named)?;
+                    f.set_len(cut as u64).map_err(named)?;
+                    f.sync_all().map_err(named)?;
+                    bytes.truncate(cut);
+                } else if let Some(cut) = torn_tail(&bytes) {
                     let f = OpenOptions::new().write(true).open(&path).map_err(named)?;
                     if deserialize_commit(&bytes[cut..]).is_ok() {
                         // Only the newline is missing: replay already counted this commit, so
@@ -64,6 +78,8 @@ impl SegmentWriter {
                         bytes.truncate(cut);
                     }
                     f.sync_all().map_err(named)?;
+                } else if fsync {
+                    File::open(&path).and_then(|f| f.sync_data()).map_err(named)?;
                 }
                 let lines = line_count(&bytes);
                 if (bytes.len() as u64) < max_segment_size && lines < MAX_SEGMENT_LINES {
@@ -157,17 +173,24 @@ impl SegmentWriter {
         let path = self.wal_dir.join(segment_filename(self.segment));
         let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
         if self.file.is_none() {
-            let f = OpenOptions::new().create(true).append(true).open(&path).map_err(named)?;
+            let (f, created) = match OpenOptions::new().append(true).open(&path) {
+                Ok(f) => (f, false),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    (OpenOptions::new().create(true).append(true).open(&path).map_err(named)?, true)
+                }
+                Err(e) => return Err(named(e)),
+            };
+            if created && self.fsync {
+                // A new segment: its directory entry must be durable before the first commit
+                // in it is acknowledged. (An existing one was synced when the engine opened.)
+                sync_dir(&self.wal_dir)?;
+            }
             let len = f.metadata().map_err(named)?.len();
             if len > self.size {
                 // Leftovers of a batch that failed before we could cut it back.
                 f.set_len(self.size).map_err(named)?;
             } else {
                 self.size = len;
-            }
-            if self.fsync {
-                // The segment may be new: its directory entry must be durable too.
-                sync_dir(&self.wal_dir);
             }
             self.file = Some(f);
         }
@@ -228,8 +251,7 @@ fn repair_torn_gzip(wal_dir: &Path, segment: u32) -> io::Result<()> {
     enc.write_all(&bytes).map_err(named)?;
     enc.finish().and_then(|f| f.sync_all()).map_err(named)?;
     fs::rename(&tmp, &path).map_err(named)?;
-    sync_dir(wal_dir);
-    Ok(())
+    sync_dir(wal_dir)
 }
 
 /// Makes sure commits written from now on get ids after `base`, the commit the loaded state
@@ -245,8 +267,16 @@ pub fn ensure_after(wal_dir: &Path, base: CommitId) -> io::Result<bool> {
         // A gzipped newest segment is never appended to: the writer starts the next one.
         Some((&seg, &(_, gz))) if seg == base.segment && gz => true,
         Some((&seg, _)) if seg == base.segment => {
-            let mut bytes = fs::read(wal_dir.join(segment_filename(seg)))?;
-            if let Some(cut) = torn_tail(&bytes) {
+            let path = wal_dir.join(segment_filename(seg));
+            let mut bytes = fs::read(&path)?;
+            if let Some(cut) = zeroed_tail(&bytes) {
+                // Replay stopped there; cut it now, since this segment may stop being the
+                // newest (later loads would skip the zeroed line and replay what follows).
+                let f = OpenOptions::new().write(true).open(&path)?;
+                f.set_len(cut as u64)?;
+                f.sync_all()?;
+                bytes.truncate(cut);
+            } else if let Some(cut) = torn_tail(&bytes) {
                 if deserialize_commit(&bytes[cut..]).is_err() {
                     bytes.truncate(cut);
                 }
@@ -263,7 +293,7 @@ pub fn ensure_after(wal_dir: &Path, base: CommitId) -> io::Result<bool> {
             OpenOptions::new().create(true).append(true).open(wal_dir.join(segment_filename(seg)))?.sync_all()?;
         }
     }
-    sync_dir(wal_dir);
+    sync_dir(wal_dir)?;
     Ok(true)
 }
 
@@ -489,5 +519,25 @@ mod tests {
         let read: Vec<_> = segment_lines(&bytes).map(|(o, _)| o).collect();
         assert_eq!(read, vec![0, 3]);
         assert_eq!(id, CommitId { segment: 1, offset: 3 });
+    }
+
+    #[test]
+    fn zeroed_tail_is_cut_before_appending() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("00000001.jsonl");
+        let mut seg = b"{\"ts\":1,\"ops\":[]}\n".to_vec();
+        seg.extend(std::iter::repeat_n(0u8, 4096));
+        seg.extend_from_slice(b"\n{\"ts\":3,\"ops\":[]}\n");
+        fs::write(&path, &seg).unwrap();
+        let mut w = SegmentWriter::open(dir.path(), 1 << 20, true).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"{\"ts\":1,\"ops\":[]}\n");
+        let ids = w.append(&[line(4)], &mut no_rotate()).unwrap();
+        assert_eq!(ids, vec![CommitId { segment: 1, offset: 1 }]);
+        // ensure_after cuts it too, before moving the writer on to a new segment.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("00000002.jsonl");
+        fs::write(&path, &seg).unwrap();
+        assert!(ensure_after(dir.path(), CommitId { segment: 2, offset: 1 }).unwrap());
+        assert_eq!(fs::read(&path).unwrap(), b"{\"ts\":1,\"ops\":[]}\n");
     }
 }

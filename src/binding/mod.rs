@@ -592,7 +592,9 @@ impl NativeWal {
             move || {
                 engine.snapshot_now().map_err(storage_err)?;
                 let target = std::env::temp_dir().join(format!("matter-wal-clone-{:016x}", rand::random::<u64>()));
-                copy_dir(&dir, &target).map_err(|e| (Kind::Storage, format!("Cannot copy storage {} to {}: {e}", dir.display(), target.display())))?;
+                engine
+                    .copy_files_to(&target)
+                    .map_err(|e| (Kind::Storage, format!("Cannot copy storage {} to {}: {e}", dir.display(), target.display())))?;
                 Ok(target.to_string_lossy().into_owned())
             },
             settle(|env, path: String| js::create_string(env, &path)),
@@ -620,7 +622,7 @@ pub fn adopt_lock_token(dir: String) -> bool {
 }
 
 fn open_engine(dir: &Path, options: Options, take_lock: bool, notify: Notify) -> std::result::Result<(Engine, Option<DirLock>), (Kind, String)> {
-    std::fs::create_dir_all(dir).map_err(|e| (Kind::Storage, format!("Cannot create storage directory {}: {e}", dir.display())))?;
+    crate::fsutil::create_dir_all_durable(dir).map_err(|e| (Kind::Storage, format!("Cannot create storage directory {}: {e}", dir.display())))?;
     let dir_lock = if take_lock {
         Some(DirLock::acquire(dir).map_err(|e| match e {
             LockError::Locked(m) => (Kind::Lock, m),
@@ -662,24 +664,6 @@ fn batch_notifier(dispatcher: Dispatcher, pending: Arc<Mutex<VecDeque<Deferred>>
             dispatch::release(env, count);
         });
     })
-}
-
-fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        if name == crate::lock::LOCK_FILE || name == crate::lock::PID_FILE {
-            continue;
-        }
-        let target = to.join(&name);
-        if entry.file_type()?.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), target)?;
-        }
-    }
-    Ok(())
 }
 
 fn snapshot_to_js(env: sys::napi_env, snap: crate::snapshot::Snapshot) -> Res<sys::napi_value> {
