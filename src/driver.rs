@@ -175,9 +175,8 @@ impl Engine {
         let writer_thread = crate::spawn_engine_thread("wal-writer", move || run_writer(writer_shared, rx, notify))?;
         let maint_shared = shared.clone();
         let maintainer = crate::spawn_engine_thread("wal-maintenance", move || run_maintenance(maint_shared))?;
-        if shared.options.compress_log {
-            shared.request_compress();
-        }
+        // Like matter.js, rotated segments are gzipped after a rotation, not on open: a full
+        // last segment found on open stays as it is until the next rotation.
         Ok(Engine {
             shared,
             requests: Mutex::new(tx),

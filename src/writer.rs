@@ -18,6 +18,10 @@ pub struct SegmentWriter {
     segment: u32,
     offset: u32,
     size: u64,
+    /// Bytes counted on top of `size` when deciding to rotate: matter.js's writer counts a
+    /// resumed segment one byte longer than it is (its line reader yields a last, empty
+    /// line, counted with a newline), so it rotates one byte earlier; we rotate where it does.
+    resumed_extra: u64,
 }
 
 impl SegmentWriter {
@@ -37,6 +41,7 @@ impl SegmentWriter {
             segment: 1,
             offset: 0,
             size: 0,
+            resumed_extra: 0,
         };
         let segments = scan_segments(wal_dir)?;
         if let Some((&last, &(plain, gz))) = segments.iter().next_back() {
@@ -82,10 +87,11 @@ impl SegmentWriter {
                     File::open(&path).and_then(|f| f.sync_data()).map_err(named)?;
                 }
                 let lines = line_count(&bytes);
-                if (bytes.len() as u64) < max_segment_size && lines < MAX_SEGMENT_LINES {
+                if (bytes.len() as u64) + 1 < max_segment_size && lines < MAX_SEGMENT_LINES {
                     w.segment = last;
                     w.offset = lines;
                     w.size = bytes.len() as u64;
+                    w.resumed_extra = 1;
                 } else {
                     w.segment = last + 1;
                 }
@@ -106,18 +112,18 @@ impl SegmentWriter {
     pub fn append(&mut self, lines: &[Vec<u8>], on_rotate: &mut dyn FnMut(u32)) -> io::Result<Vec<CommitId>> {
         let mut ids = Vec::with_capacity(lines.len());
         let mut buf: Vec<u8> = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
-        let start = (self.segment, self.offset, self.size);
+        let start = (self.segment, self.offset, self.size, self.resumed_extra);
         let result = (|| {
             for line in lines {
-                if self.size + buf.len() as u64 > 0
-                    && (self.size + buf.len() as u64 >= self.max_segment_size || self.offset >= MAX_SEGMENT_LINES)
-                {
+                let counted = self.size + self.resumed_extra + buf.len() as u64;
+                if counted > 0 && (counted >= self.max_segment_size || self.offset >= MAX_SEGMENT_LINES) {
                     self.flush(&mut buf)?;
                     let closed = self.segment;
                     self.file = None;
                     self.segment += 1;
                     self.offset = 0;
                     self.size = 0;
+                    self.resumed_extra = 0;
                     on_rotate(closed);
                 }
                 ids.push(CommitId { segment: self.segment, offset: self.offset });
@@ -137,7 +143,7 @@ impl SegmentWriter {
     /// A failed batch leaves no trace: the segment it started in is cut back to where the
     /// batch began and segments it created by rotating are removed, so none of its commits
     /// (all reported as failed) can come back on the next load.
-    fn undo(&mut self, (segment, offset, size): (u32, u32, u64)) {
+    fn undo(&mut self, (segment, offset, size, resumed_extra): (u32, u32, u64, u64)) {
         if self.segment != segment {
             self.file = None;
             for created in segment + 1..=self.segment {
@@ -152,6 +158,7 @@ impl SegmentWriter {
         }
         self.offset = offset;
         self.size = size;
+        self.resumed_extra = resumed_extra;
         let cut = match &self.file {
             Some(f) => f.set_len(size).and_then(|_| if self.fsync { f.sync_data() } else { Ok(()) }),
             None => match OpenOptions::new().write(true).open(self.wal_dir.join(segment_filename(segment))) {
