@@ -29,7 +29,7 @@
 //
 // Modes (env or argv):
 //   DIFF_SEED=<n> | --seed=<n>      replay one seed (the seed is printed on every run)
-//   DIFF_COUNT=<n> | --count=<n>    number of random steps (default 3000; --long 300000)
+//   DIFF_COUNT=<n> | --count=<n>    number of random steps (default 5000; --long 300000)
 //   DIFF_LONG=1 | --long            long run (npm run test:differential)
 //   DIFF_SLOT=ts | --self-check     put matter.js's driver in our slot: must pass (harness check)
 //   DIFF_MINIMIZE_MS=<ms>           time for shrinking failing inputs (default 20 s; long 180 s)
@@ -63,7 +63,7 @@ const argValue = name => argv.find(a => a.startsWith(`${name}=`))?.slice(name.le
 const LONG = argv.includes("--long") || process.env.DIFF_LONG === "1";
 const SELF_CHECK_ONLY = argv.includes("--self-check") || process.env.DIFF_SLOT === "ts";
 const SEED = Number(process.env.DIFF_SEED ?? argValue("--seed") ?? Math.floor(Math.random() * 2 ** 31));
-const COUNT = Number(process.env.DIFF_COUNT ?? argValue("--count") ?? (LONG ? 300_000 : 3000));
+const COUNT = Number(process.env.DIFF_COUNT ?? argValue("--count") ?? (LONG ? 300_000 : 5000));
 const SELF_CHECK_COUNT = Number(process.env.DIFF_SELF_CHECK_COUNT ?? (SELF_CHECK_ONLY ? COUNT : 600));
 const MINIMIZE_MS = Number(process.env.DIFF_MINIMIZE_MS ?? (LONG ? 180_000 : 20_000));
 const VERBOSE = process.env.DIFF_VERBOSE === "1";
