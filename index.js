@@ -32,8 +32,8 @@ const classes = matter?.StorageError
 
 export const { StorageError, StorageCommitError, StorageLockError } = classes;
 
-function makeError(name, message) {
-    const error = new (classes[name] ?? StorageError)(message);
+function makeError(name, message, cause) {
+    const error = new (classes[name] ?? StorageError)(message, cause === undefined ? undefined : { cause });
     Object.defineProperty(error, "name", { value: name, enumerable: false, configurable: true, writable: true });
     return error;
 }
@@ -186,10 +186,9 @@ function storeError(error, record) {
             `Cannot store a value nested too deeply (circular, or deeper than JSON.stringify can go): ${error.message}`,
         );
     }
-    if (error instanceof TypeError && /BigInt/.test(error.message)) {
-        return makeError("StorageError", `Cannot store this value: ${error.message}`);
-    }
-    return error; // thrown by a toJSON method or getter of the value itself
+    // Anything else was thrown by the value itself (a toJSON method, a getter) or by
+    // JSON.stringify (a bigint it cannot serialize): the cause stays attached.
+    return makeError("StorageError", `Cannot store this value: ${error?.message ?? error}`, error);
 }
 
 function setJson(keyOrValues, value) {
