@@ -15,8 +15,16 @@ use std::sync::Arc;
 #[repr(C)]
 #[derive(Default)]
 struct MallInfo2 {
-    arena: usize, ordblks: usize, smblks: usize, hblks: usize, hblkhd: usize,
-    usmblks: usize, fsmblks: usize, uordblks: usize, fordblks: usize, keepcost: usize,
+    arena: usize,
+    ordblks: usize,
+    smblks: usize,
+    hblks: usize,
+    hblkhd: usize,
+    usmblks: usize,
+    fsmblks: usize,
+    uordblks: usize,
+    fordblks: usize,
+    keepcost: usize,
 }
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 extern "C" {
@@ -28,12 +36,7 @@ fn main() {
     let dir = std::env::args().nth(1).expect("DIR");
     // SAFETY: mallinfo2 takes no arguments and returns its counters by value (glibc >= 2.33).
     let before = unsafe { mallinfo2() };
-    let engine = matter_wal_native::driver::Engine::open(
-        std::path::Path::new(&dir),
-        Default::default(),
-        Arc::new(|_| {}),
-    )
-    .unwrap();
+    let engine = matter_wal_native::driver::Engine::open(std::path::Path::new(&dir), Default::default(), Arc::new(|_| {})).unwrap();
     // SAFETY: as above.
     let after = unsafe { mallinfo2() };
     let (keys, contexts) = engine.read(|s| (s.store.key_count(), s.store.context_count()));
@@ -45,6 +48,7 @@ fn main() {
         after.arena as f64 / 1e6,
         after.fordblks as f64 / 1e6
     );
-    let bytes: usize = engine.read(|s| s.store.contexts().map(|(_, c)| c.iter().map(|(k, v)| k.len() + v.bytes().len()).sum::<usize>()).sum());
+    let bytes: usize =
+        engine.read(|s| s.store.contexts().map(|(_, c)| c.iter().map(|(k, v)| k.len() + v.bytes().len()).sum::<usize>()).sum());
     println!("payload (key + value bytes) {:.1} MB", bytes as f64 / 1e6);
 }

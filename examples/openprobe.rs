@@ -15,10 +15,11 @@ fn cpu() -> Option<Duration> {
     extern "C" {
         fn clock_gettime(clk: i32, ts: *mut Timespec) -> i32;
     }
+    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
     let mut ts = Timespec { sec: 0, nsec: 0 };
     // SAFETY: `ts` is a live, writable timespec (64-bit fields on the 64-bit Linux targets
     // this is built for) that clock_gettime fills and does not keep.
-    let rc = unsafe { clock_gettime(2 /* CLOCK_PROCESS_CPUTIME_ID */, &mut ts) };
+    let rc = unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
     (rc == 0).then(|| Duration::new(ts.sec as u64, ts.nsec as u32))
 }
 

@@ -1650,7 +1650,12 @@ mod tests {
             ]
         );
         let message = not_wal_storage(r).expect("a storage root is not WAL storage");
-        assert!(message.contains("looks like a matter.js storage root. The node directories below it:\n  blobs     file (blob storage)  (driver.json)\n"), "{message}");
+        assert!(
+            message.contains(
+                "looks like a matter.js storage root. The node directories below it:\n  blobs     file (blob storage)  (driver.json)\n"
+            ),
+            "{message}"
+        );
         assert!(message.contains("\n  light     wal                  (driver.json)\n"), "{message}");
         assert!(message.ends_with(&format!("e.g. matter-wal inspect {}", r.join("light").display())), "{message}");
 

@@ -204,14 +204,14 @@ fn process_alive(pid: u32) -> bool {
 
 /// The operating system's answers to "is this pid alive" and "when did this process start".
 mod sys {
-    #[cfg(unix)]
-    pub use super::unix::process_alive;
-    #[cfg(windows)]
-    pub use super::windows::{process_alive, process_start};
     #[cfg(target_os = "linux")]
     pub use super::linux::process_start;
     #[cfg(target_os = "macos")]
     pub use super::macos::process_start;
+    #[cfg(unix)]
+    pub use super::unix::process_alive;
+    #[cfg(windows)]
+    pub use super::windows::{process_alive, process_start};
 
     /// Elsewhere a lock's owner cannot be checked: it is taken to be alive (never reclaimed).
     #[cfg(not(any(unix, windows)))]
@@ -246,26 +246,25 @@ fn remove_if_exists(path: &Path) -> io::Result<()> {
 // Every platform's code is compiled (type-checked) in test builds on every other platform
 // too, and its pure parts are tested there: CI builds all six targets but runs these tests
 // only where it can.
-#[cfg(all(test, not(windows)))]
-#[allow(dead_code)]
-#[path = "lock/windows.rs"]
-mod windows_portable;
-#[cfg(all(test, not(target_os = "macos")))]
-#[allow(dead_code)]
-#[path = "lock/macos.rs"]
-mod macos_portable;
 #[cfg(all(test, not(target_os = "linux")))]
 #[allow(dead_code)]
 #[path = "lock/linux.rs"]
 mod linux_portable;
+#[cfg(all(test, not(target_os = "macos")))]
+#[allow(dead_code)]
+#[path = "lock/macos.rs"]
+mod macos_portable;
 #[cfg(all(test, not(unix)))]
 #[allow(dead_code)]
 #[path = "lock/unix.rs"]
 mod unix_portable;
+#[cfg(all(test, not(windows)))]
+#[allow(dead_code)]
+#[path = "lock/windows.rs"]
+mod windows_portable;
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     #[cfg(target_os = "linux")]
     use super::linux::start_from_stat as linux_start_from_stat;
     #[cfg(not(target_os = "linux"))]
@@ -278,17 +277,15 @@ mod tests {
     use super::windows as windows_sys_portable;
     #[cfg(not(windows))]
     use super::windows_portable as windows_sys_portable;
+    use super::*;
 
     #[test]
     fn process_alive_answers_for_this_process_and_a_finished_one() {
         assert!(process_alive(std::process::id()));
         // A child that has exited and been waited for no longer exists (until its pid is reused,
         // which does not happen within a few instructions on any of our platforms).
-        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .arg("--list")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child =
+            std::process::Command::new(std::env::current_exe().unwrap()).arg("--list").stdout(std::process::Stdio::null()).spawn().unwrap();
         let pid = child.id();
         child.wait().unwrap();
         assert!(!process_alive(pid), "pid {pid} of an exited child reported alive");

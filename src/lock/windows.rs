@@ -28,13 +28,7 @@ extern "system" {
     fn WaitForSingleObject(handle: Handle, milliseconds: u32) -> u32;
     fn CloseHandle(handle: Handle) -> i32;
     fn GetCurrentProcess() -> Handle;
-    fn GetProcessTimes(
-        process: Handle,
-        creation: *mut FileTime,
-        exit: *mut FileTime,
-        kernel: *mut FileTime,
-        user: *mut FileTime,
-    ) -> i32;
+    fn GetProcessTimes(process: Handle, creation: *mut FileTime, exit: *mut FileTime, kernel: *mut FileTime, user: *mut FileTime) -> i32;
 }
 
 pub fn process_alive(pid: u32) -> bool {
