@@ -36,6 +36,17 @@ function newestInput() {
     return newest;
 }
 
+/**
+ * How to run npm with `args`: through the npm CLI that runs this script when there is one
+ * (npm_execpath, set by `npm run`), so no shell is involved; else the `npm` on PATH (a .cmd
+ * on Windows, which only a shell runs).
+ */
+function npmSpawn(args) {
+    const cli = process.env.npm_execpath;
+    if (cli && /npm-cli\.[cm]?js$/.test(cli)) return [process.execPath, [cli, ...args], {}];
+    return ["npm", args, { shell: process.platform === "win32" }];
+}
+
 const binary = path.join(ROOT, `${PKG.napi.binaryName}.${platformKey()}.node`);
 const built = fs.statSync(binary, { throwIfNoEntry: false });
 const input = newestInput();
@@ -45,7 +56,8 @@ else if (input.mtime > built.mtimeMs) reason = `${path.relative(ROOT, input.file
 
 if (reason !== undefined) {
     process.stderr.write(`pretest: ${reason}: running npm run build\n`);
-    const r = spawnSync("npm", ["run", "build"], { cwd: ROOT, stdio: "inherit", shell: process.platform === "win32" });
+    const [command, args, options] = npmSpawn(["run", "build"]);
+    const r = spawnSync(command, args, { cwd: ROOT, stdio: "inherit", ...options });
     if (r.error || r.status !== 0) {
         process.stderr.write(
             `pretest: npm run build failed (${r.error?.message ?? `exit code ${r.status}`}); the tests need the addon built ` +

@@ -36,9 +36,20 @@ function platformKey() {
     return base;
 }
 
+/**
+ * How to run npm with `args`: through the npm CLI that runs this script when there is one
+ * (npm_execpath, set by `npm run`), so no shell is involved; else the `npm` on PATH (a .cmd
+ * on Windows, which only a shell runs).
+ */
+function npmSpawn(args) {
+    const cli = process.env.npm_execpath;
+    if (cli && /npm-cli\.[cm]?js$/.test(cli)) return [process.execPath, [cli, ...args], {}];
+    return ["npm", args, { shell: process.platform === "win32" }];
+}
+
 function npm(args, cwd) {
-    // npm is a .cmd on Windows, which spawn only runs through a shell.
-    const r = spawnSync("npm", args, { cwd, encoding: "utf8", shell: process.platform === "win32" });
+    const [command, commandArgs, options] = npmSpawn(args);
+    const r = spawnSync(command, commandArgs, { cwd, encoding: "utf8", ...options });
     if (r.error) fail(`npm ${args.join(" ")}: ${r.error.message}`);
     if (r.status !== 0) fail(`npm ${args.join(" ")} failed:\n${r.stdout}${r.stderr}`);
     return r.stdout;
