@@ -266,17 +266,38 @@ function pathOf(dir) {
     throw makeError("StorageError", "storageDir must be a path string or a Directory with a native path");
 }
 
+/** What each option takes: [check, description]; null and undefined mean "the default". */
+const OPTION_TYPES = {
+    maxSegmentSize: [v => typeof v === "number" && Number.isFinite(v) && v > 0, "a positive number (bytes)"],
+    fsync: [v => typeof v === "boolean", "a boolean"],
+    snapshotInterval: [v => typeof v === "number" && v >= 0, "a non-negative number (milliseconds, a matter.js Duration)"],
+    cleanInterval: [v => typeof v === "number" && v >= 0, "a non-negative number (milliseconds, a matter.js Duration)"],
+    compressSnapshot: [v => typeof v === "boolean", "a boolean"],
+    compressLog: [v => typeof v === "boolean", "a boolean"],
+    headSnapshot: [v => typeof v === "boolean", "a boolean"],
+    lock: [v => typeof v === "boolean", "a boolean"],
+};
+
+function describeValue(value) {
+    if (typeof value === "string") return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
+    if (typeof value === "number" || typeof value === "boolean") return `${typeof value} ${value}`;
+    if (typeof value === "bigint") return `bigint ${value}n`;
+    if (Array.isArray(value)) return "an array";
+    return value === null ? "null" : typeof value === "object" ? `an object (${value.constructor?.name ?? "Object"})` : typeof value;
+}
+
+/** The options as the native constructor takes them; a StorageError naming the option when one has the wrong type. */
 function nativeOptions(options, lock) {
-    return {
-        maxSegmentSize: options.maxSegmentSize,
-        fsync: options.fsync,
-        snapshotInterval: options.snapshotInterval === undefined ? undefined : Number(options.snapshotInterval),
-        cleanInterval: options.cleanInterval === undefined ? undefined : Number(options.cleanInterval),
-        compressSnapshot: options.compressSnapshot,
-        compressLog: options.compressLog,
-        headSnapshot: options.headSnapshot,
-        lock,
-    };
+    const picked = {};
+    for (const [name, [valid, expected]] of Object.entries(OPTION_TYPES)) {
+        const value = name === "lock" ? lock : options[name];
+        if (value === undefined || value === null) continue;
+        if (!valid(value)) {
+            throw makeError("StorageError", `WalStorageDriver option ${name} must be ${expected}, not ${describeValue(value)}`);
+        }
+        picked[name] = value;
+    }
+    return picked;
 }
 
 /** A transaction from {@link WalStorageDriver.begin}; commit writes one WAL line. */
@@ -459,6 +480,10 @@ export class WalStorageDriver {
     #initializing;
 
     constructor(namespace, options = {}) {
+        options ??= {};
+        if (typeof options !== "object") {
+            throw makeError("StorageError", `WalStorageDriver options must be an object, not ${describeValue(options)}`);
+        }
         this.#options = { ...options };
         let dir;
         if (isDatafileRoot(namespace)) {
@@ -474,6 +499,9 @@ export class WalStorageDriver {
         }
         if (dir === undefined) {
             throw makeError("StorageError", "WalStorageDriver needs a DatafileRoot, a directory path or options.storageDir");
+        }
+        if (dir === "") {
+            throw makeError("StorageError", "WalStorageDriver needs a storage directory, not an empty path");
         }
         // A DatafileRoot brings matter.js's own reference-counted lock; plain paths lock natively.
         const nativeLock = options.lock ?? (this.#root === undefined);

@@ -11,12 +11,16 @@ import path from "node:path";
 import zlib from "node:zlib";
 import { fileURLToPath } from "node:url";
 
+import { FileStorageDriver } from "@matter/nodejs";
+
 import {
+    NodeJsFilesystem,
     TsWalStorageDriver,
     copyDir,
     describeKindOrSkipIfNativeMissing,
     fromJson,
     makeTempDir,
+    matter,
     matterRoot,
     native,
     registerCleanup,
@@ -353,7 +357,7 @@ describeKindOrSkipIfNativeMissing("native", "matter-wal CLI", () => {
         const r = cli("compact", dir);
         assert.equal(r.code, 0, r.stderr);
         assert.match(r.stdout, /^reclaimed a stale lock: owner process 4194305 no longer exists\n/);
-        assert.match(r.stdout, new RegExp(`removed ${tempFiles} temp files left by interrupted writes`));
+        assert.match(r.stdout, new RegExp(`removed ${tempFiles} temp file${tempFiles === 1 ? "" : "s"} left by interrupted writes`));
         const last = segmentsBefore.at(-1);
         assert.match(r.stdout, new RegExp(`snapshot at commit ${last}:\\d+ \\(6 contexts, \\d+ keys, ${crashed.commits} commits replayed\\) written to snapshot\\.json\\.gz`));
         assert.match(r.stdout, new RegExp(`removed ${segmentsBefore.length - 1} segments`));
@@ -397,6 +401,108 @@ describeKindOrSkipIfNativeMissing("native", "matter-wal CLI", () => {
         assert.equal(r.code, 1);
         assert.match(r.stderr, /is not a WAL storage directory/);
         assert.deepEqual(fs.readdirSync(dir), ["notes.txt"]);
+    });
+
+    it("every help's option descriptions start in one column", () => {
+        for (const command of ["inspect", "dump", "log", "verify", "compact"]) {
+            const lines = cli(command, "--help").stdout.split("\n");
+            const options = lines.filter(line => /^ {2}-/.test(line));
+            assert.ok(options.length >= 4, `${command}: ${options.join("\n")}`);
+            // The flag (single spaces inside, as in "-q, --quiet"), then two or more spaces.
+            const column = line => /^ {2}\S+(?: \S+)*? {2,}/.exec(line)[0].length;
+            const columns = new Set(options.map(column));
+            assert.equal(columns.size, 1, `${command} --help:\n${options.join("\n")}`);
+            // Continuation lines are indented to that column too, and nothing is wider than 100.
+            const at = [...columns][0];
+            const start = lines.indexOf(options[0]);
+            for (const line of lines.slice(start).filter(l => l.length > 0 && !/^ {2}-/.test(l))) {
+                assert.equal(line.length - line.trimStart().length, at, `${command}: continuation "${line}"`);
+            }
+            assert.ok(lines.every(l => l.length <= 100), `${command}: ${lines.find(l => l.length > 100)}`);
+        }
+    });
+
+    it("dump --commit of a commit that does not exist fails with exit code 1, naming it and its neighbours", () => {
+        const segments = segmentsOf(crashed.dir);
+        const last = segments.at(-1);
+        const lastOffset = segmentText(crashed.dir, last).trimEnd().split("\n").length - 1;
+        const beyond = cli("dump", crashed.dir, "--commit", "99:0");
+        assert.equal(beyond.code, 1, beyond.stdout);
+        assert.equal(beyond.stdout, "");
+        assert.equal(
+            beyond.stderr,
+            `matter-wal: There is no commit 99:0 in ${crashed.dir} (the last commit is ${last}:${lastOffset}; \`matter-wal log\` lists them)\n`,
+        );
+        const pastEnd = cli("dump", crashed.dir, "--commit", `${last}:${lastOffset + 1}`, "--json");
+        assert.equal(pastEnd.code, 1);
+        assert.match(pastEnd.stderr, new RegExp(`There is no commit ${last}:${lastOffset + 1} `));
+        // The last commit itself is there.
+        const ok = cli("dump", crashed.dir, "--commit", `${last}:${lastOffset}`, "--json");
+        assert.equal(ok.code, 0, ok.stderr);
+        assert.deepEqual(fromJson(ok.stdout).commitId, { segment: last, offset: lastOffset });
+    });
+
+    it("counts in the singular for one: 1 context, 1 key, 1 commit, 1 segment", async () => {
+        const dir = path.join(makeTempDir(), "one");
+        const driver = new native.WalStorageDriver(dir, { fsync: false });
+        await driver.initialize();
+        await driver.set(["solo"], "k", 1);
+        await driver.close();
+        const dump = cli("dump", dir);
+        assert.equal(dump.code, 0, dump.stderr);
+        assert.match(dump.stdout, /^# as of commit 1:0 \(\S+\), 1 context, 1 key\n\[solo\]\n {2}k = 1\n$/);
+        const log = cli("log", dir);
+        assert.equal(log.stderr, "matter-wal: 1 of 1 commit listed\n");
+        assert.match(cli("inspect", dir).stdout, /^Segments {2}1 \(1 plain, 0 gz\), .* on disk, 1 commit, /m);
+        assert.match(cli("verify", dir).stdout, /^checked 1 segment \(1 commit\), snapshot\.json(\.gz)? in /);
+        const compact = cli("compact", dir);
+        assert.equal(compact.code, 0, compact.stderr);
+        assert.match(compact.stdout, /\(1 context, 1 key, 0 commits replayed\)|\(1 context, 1 key, 1 commit replayed\)/);
+        assert.match(cli("inspect", dir).stdout, /^Snapshot {2}snapshot\.json\S*\s+.*commit 1:0 .* 1 context, 1 key$/m);
+    });
+
+    it("on a matter.js storage root or another driver's node directory, lists the node directories and their drivers", async () => {
+        const root = makeTempDir(undefined, "mwn-cli-root-");
+        const env = new matter.Environment("mwn-cli");
+        env.set(matter.Filesystem, new NodeJsFilesystem(root));
+        const service = env.get(matter.StorageService);
+        service.registerDriver(FileStorageDriver);
+        native.namespace.registerWalDriver(service);
+        const write = async (namespace, driver) => {
+            service.configuredDriver = driver;
+            const manager = await service.open(namespace);
+            await manager.driver.set(["root", "basicInformation"], "nodeLabel", namespace);
+            await manager.close();
+        };
+        await write("light", "wal");
+        await write("bridge", "file");
+        assert.deepEqual(JSON.parse(fs.readFileSync(path.join(root, "bridge", "driver.json"), "utf8")).kind, "file");
+        const before = listing(root);
+
+        for (const command of ["inspect", "dump", "log", "verify", "compact"]) {
+            const r = cli(command, root);
+            assert.equal(r.code, 1, `${command}: ${r.stdout}`);
+            assert.equal(
+                r.stderr,
+                `matter-wal: ${root} is not a WAL storage directory (no wal/, snapshot.json[.gz] or head.json[.gz]); ` +
+                    "it looks like a matter.js storage root. The node directories below it:\n" +
+                    "  bridge  file  (driver.json)\n" +
+                    "  light   wal   (driver.json)\n" +
+                    `matter-wal reads the "wal" ones, e.g. matter-wal inspect ${path.join(root, "light")}\n`,
+                command,
+            );
+            const bridge = cli(command, path.join(root, "bridge"));
+            assert.equal(bridge.code, 1);
+            assert.equal(
+                bridge.stderr,
+                `matter-wal: ${path.join(root, "bridge")} is not a WAL storage directory: its driver.json says matter.js's "file" driver. ` +
+                    'matter-wal reads directories of the "wal" driver only.\n',
+            );
+        }
+        assert.deepEqual(listing(root), before, "nothing written, no lock left behind");
+        const light = cli("dump", path.join(root, "light"));
+        assert.equal(light.code, 0, light.stderr);
+        assert.match(light.stdout, /\[root\.basicInformation\]\n {2}nodeLabel = "light"\n/);
     });
 
     // -------------------------------------------------------------------------------------

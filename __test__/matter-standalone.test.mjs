@@ -20,7 +20,7 @@ it("works without @matter/general on plain paths, with its own error classes", {
     assert.deepEqual(result.secondOpen, {
         className: "StorageLockError",
         name: "StorageLockError",
-        message: "Storage is already locked by this process",
+        message: `Storage is already locked by this process: ${dir}`,
         isOurLockError: true,
     });
     assert.deepEqual(result.readBack, { big: true, bytes: true, map: true, text: true });

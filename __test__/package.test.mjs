@@ -2,8 +2,10 @@
 // binary package (npm/linux-x64-gnu plus the built .node) are packed with `npm pack`, the
 // root one with the optionalDependencies `napi pre-publish` adds at release time; both
 // tarballs are installed into a fresh project with no Rust toolchain on PATH, and a script
-// and the `matter-wal` command run against the installed copy. Also: the loader's message on
-// a platform without a prebuilt binary.
+// and the `matter-wal` command run against the installed copy. The same for the tarballs
+// `npm run pack:local` writes. Also: what the loader says in each way loading can fail (a
+// checkout not built, a binary package missing or not published for the platform, a binary
+// that does not load).
 
 import { it } from "node:test";
 import assert from "node:assert/strict";
@@ -40,7 +42,8 @@ function rustFreeEnv() {
 }
 
 function run(command, args, options) {
-    const r = spawnSync(command, args, { encoding: "utf8", timeout: 60_000, ...options });
+    // npm is a .cmd on Windows, which spawn only runs through a shell.
+    const r = spawnSync(command, args, { encoding: "utf8", timeout: 60_000, shell: process.platform === "win32" && command === "npm", ...options });
     if (r.error) throw r.error;
     assert.equal(r.status, 0, `${command} ${args.join(" ")} failed:\n${r.stdout}\n${r.stderr}`);
     return r.stdout;
@@ -65,7 +68,30 @@ it("npm/ holds one package per napi target, named and constrained in the napi-rs
         assert.deepEqual(manifest.os, [os]);
         assert.deepEqual(manifest.cpu, [cpu]);
         if (os === "linux") assert.deepEqual(manifest.libc, [abi === "musl" ? "musl" : "glibc"]);
+        // npm's provenance check wants every published package to name the repository it is built from.
+        assert.deepEqual([manifest.repository, manifest.homepage, manifest.bugs], [PKG.repository, PKG.homepage, PKG.bugs]);
+        assert.equal(manifest.license, PKG.license);
     }
+});
+
+it("the package names its repository, license, changelog, Rust version and package.json export consistently", () => {
+    const repo = "https://github.com/matter-wal-native/matter-wal-native";
+    assert.deepEqual(PKG.repository, { type: "git", url: `git+${repo}.git` });
+    assert.equal(PKG.homepage, `${repo}#readme`);
+    assert.deepEqual(PKG.bugs, { url: `${repo}/issues` });
+    assert.equal(PKG.license, "Apache-2.0");
+    const license = fs.readFileSync(path.join(ROOT, "LICENSE"), "utf8");
+    assert.match(license, /^\s*Apache License\s+Version 2\.0, January 2004/);
+    assert.match(license, /END OF TERMS AND CONDITIONS/);
+    assert.match(fs.readFileSync(path.join(ROOT, "CHANGELOG.md"), "utf8"), new RegExp(`^## \\[${PKG.version.replaceAll(".", "\\.")}\\]`, "m"));
+    assert.equal(PKG.exports["./package.json"], "./package.json");
+    const cargo = fs.readFileSync(path.join(ROOT, "Cargo.toml"), "utf8");
+    const rustVersion = /^rust-version = "([\d.]+)"$/m.exec(cargo)?.[1];
+    assert.ok(rustVersion, "Cargo.toml has a rust-version");
+    assert.match(cargo, new RegExp(`^repository = "${repo}"$`, "m"));
+    assert.match(cargo, /^license = "Apache-2\.0"$/m);
+    assert.ok(fs.readFileSync(path.join(ROOT, "README.md"), "utf8").includes(`Rust ${rustVersion}`), `README names Rust ${rustVersion}`);
+    assert.ok(fs.readFileSync(path.join(ROOT, "load-native.cjs"), "utf8").includes(`"${repo}"`), "the loader points to the same repository");
 });
 
 it(
@@ -99,10 +125,18 @@ it(
         manifest.optionalDependencies = Object.fromEntries(PLATFORMS.map(p => [`${PKG.name}-${p}`, PKG.version]));
         fs.writeFileSync(path.join(rootDir, "package.json"), JSON.stringify(manifest, null, 2));
         const rootPack = pack(rootDir, work, env);
-        assert.deepEqual(
-            rootPack.files,
-            ["README.md", "bin/matter-wal.js", "binding.cjs", "binding.d.ts", "index.d.ts", "index.js", "load-native.cjs", "package.json"],
-        );
+        assert.deepEqual(rootPack.files, [
+            "CHANGELOG.md",
+            "LICENSE",
+            "README.md",
+            "bin/matter-wal.js",
+            "binding.cjs",
+            "binding.d.ts",
+            "index.d.ts",
+            "index.js",
+            "load-native.cjs",
+            "package.json",
+        ]);
 
         // A fresh project, offline with an empty cache: nothing comes from a registry and
         // nothing is compiled. The binary packages of other platforms are skipped.
@@ -158,46 +192,197 @@ it(
         assert.equal(report.errors, 0);
         assert.match(run(bin, ["dump", data, "--context", "node0.fabric"], { cwd: app, env }), /label = "Kitchen"/);
 
-        // Without the binary package the loader names the missing package.
+        // Without the binary package (as with --omit=optional) the loader names the missing
+        // package and how to get it.
         fs.rmSync(path.join(app, "node_modules"), { recursive: true });
         fs.rmSync(path.join(app, "package-lock.json"));
         fs.writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
-        npmInstall([rootPack.tarball]);
+        npmInstall(["--omit=optional", rootPack.tarball]);
+        assert.equal(fs.existsSync(path.join(installed, `${PKG.name}-${HERE}`)), false, "--omit=optional left the binary package out");
         const r = spawnSync(process.execPath, ["smoke.mjs", data], { cwd: app, env, encoding: "utf8" });
         assert.notEqual(r.status, 0);
-        assert.match(r.stderr, new RegExp(`the prebuilt binary for ${HERE} could not be loaded\\. It comes from the optional dependency ${PKG.name}-${HERE}`));
+        assert.match(
+            r.stderr,
+            new RegExp(
+                `${PKG.name}: the binary for ${HERE} comes from the optional dependency ${PKG.name}-${HERE}, which is not installed\\. ` +
+                    "npm leaves it out when optional dependencies are omitted \\(--omit=optional, --no-optional\\)",
+            ),
+        );
+        assert.match(r.stderr, /code: 'ERR_MATTER_WAL_NATIVE_PACKAGE_MISSING'/);
     },
 );
 
-/** Loads index.js (or runs the CLI) in a child that believes it runs on `platform`/`arch`. */
-function onPlatform(platform, arch, args) {
-    const spoof = `Object.defineProperty(process, "platform", { value: ${JSON.stringify(platform)} }); Object.defineProperty(process, "arch", { value: ${JSON.stringify(arch)} });`;
-    return spawnSync(process.execPath, ["--import", `data:text/javascript,${encodeURIComponent(spoof)}`, ...args], { encoding: "utf8", timeout: 60_000 });
+it(
+    "npm run pack:local writes the root and platform tarballs of a local build; both install offline into another project and work",
+    { skip: canPack ? false : "packs the linux-x64-gnu binary: needs linux x64 with glibc", timeout: 120_000 },
+    t => {
+        assert.ok(fs.existsSync(BINARY), `${BINARY} is missing: run \`npm run build\` first (this test packs the built binary)`);
+        const env = rustFreeEnv();
+        const work = makeTempDir(t, "mwn-pack-local-");
+        const out = path.join(work, "tarballs");
+        const r = spawnSync("npm", ["run", "--silent", "pack:local", "--", "--out", out], { cwd: ROOT, env, encoding: "utf8", timeout: 60_000 });
+        assert.equal(r.status, 0, r.stderr);
+        const [rootTarball, platformTarball] = r.stdout.trim().split("\n");
+        assert.deepEqual([rootTarball, platformTarball], [path.join(out, `${PKG.name}-${PKG.version}.tgz`), path.join(out, `${PKG.name}-${HERE}-${PKG.version}.tgz`)]);
+        assert.match(r.stderr, new RegExp(`install both into a project with\\n {2}npm install ${rootTarball} ${platformTarball}\\n`));
+        assert.deepEqual(fs.readdirSync(out).sort(), [path.basename(rootTarball), path.basename(platformTarball)].sort());
+
+        const app = path.join(work, "app");
+        fs.mkdirSync(app);
+        fs.writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
+        const install = tarballs => run("npm", ["install", "--offline", "--no-audit", "--no-fund", "--cache", path.join(work, "npm-cache"), ...tarballs], { cwd: app, env });
+        install([rootTarball, platformTarball]);
+        const manifest = JSON.parse(fs.readFileSync(path.join(app, "node_modules", PKG.name, "package.json"), "utf8"));
+        assert.deepEqual(manifest.optionalDependencies, { [`${PKG.name}-${HERE}`]: PKG.version }, "only this platform's binary package");
+        const data = path.join(work, "data");
+        fs.writeFileSync(
+            path.join(app, "smoke.mjs"),
+            `import { WalStorageDriver } from "${PKG.name}";
+            const driver = new WalStorageDriver(process.argv[2]);
+            await driver.initialize();
+            await driver.set(["node0"], "label", "Kitchen");
+            await driver.close();
+            const again = new WalStorageDriver(process.argv[2]);
+            await again.initialize();
+            process.stdout.write(String(await again.get(["node0"], "label")));
+            await again.close();`,
+        );
+        assert.equal(run(process.execPath, ["smoke.mjs", data], { cwd: app, env }), "Kitchen");
+        const bin = path.join(app, "node_modules", ".bin", "matter-wal");
+        assert.match(run(bin, ["dump", data], { cwd: app, env }), /\[node0\]\n {2}label = "Kitchen"/);
+
+        // The root tarball alone: the loader says to install the platform tarball with it.
+        fs.rmSync(path.join(app, "node_modules"), { recursive: true });
+        fs.rmSync(path.join(app, "package-lock.json"));
+        fs.writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: "app", private: true, type: "module" }));
+        install(["--omit=optional", rootTarball]);
+        const alone = spawnSync(process.execPath, ["smoke.mjs", data], { cwd: app, env, encoding: "utf8" });
+        assert.notEqual(alone.status, 0);
+        assert.match(alone.stderr, /A local pack \(npm run pack:local\) needs its platform tarball installed too\./);
+    },
+);
+
+/** Runs node `args` in a child that believes it runs on `platform`/`arch` (the real ones when undefined). */
+function onPlatform(platform, arch, args, options = {}) {
+    const spoof =
+        platform === undefined
+            ? ""
+            : `Object.defineProperty(process, "platform", { value: ${JSON.stringify(platform)} }); Object.defineProperty(process, "arch", { value: ${JSON.stringify(arch)} });`;
+    const preload = spoof ? ["--import", `data:text/javascript,${encodeURIComponent(spoof)}`] : [];
+    return spawnSync(process.execPath, [...preload, ...args], { encoding: "utf8", timeout: 60_000, ...options });
 }
 
-it("on a platform without a prebuilt binary, loading fails with a message naming the platform and the way out", () => {
-    const load = `import(${JSON.stringify(pathToFileURL(path.join(ROOT, "index.js")).href)}).then(() => console.log("loaded"), e => { console.log(JSON.stringify({ code: e.code, message: e.message })); })`;
-    const unsupported = onPlatform("aix", "ppc64", ["--input-type=module", "-e", load]);
-    const error = JSON.parse(unsupported.stdout);
-    assert.equal(error.code, "ERR_MATTER_WAL_NATIVE_UNSUPPORTED_PLATFORM");
-    assert.equal(
-        error.message,
-        `matter-wal-native: no prebuilt binary for this platform (aix-ppc64). Prebuilt binaries exist for ${PLATFORMS.join(", ")}. ` +
-            "On other platforms build from source with a Rust toolchain (npm run build in the package directory).",
-    );
+/** Loads `load-native.cjs` from `dir` in a child; returns { code, message } of the error, or "loaded". */
+function loadFrom(dir, platform, arch) {
+    const script = `try { require(${JSON.stringify(path.join(dir, "load-native.cjs"))}); console.log('"loaded"'); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`;
+    const r = onPlatform(platform, arch, ["-e", script]);
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout);
+}
 
-    // A supported platform whose binary package is not installed (here: linux arm64).
-    if (process.platform === "linux") {
-        const missing = JSON.parse(onPlatform("linux", "arm64", ["--input-type=module", "-e", load]).stdout);
-        assert.equal(missing.code, "ERR_MATTER_WAL_NATIVE_LOAD");
-        assert.match(missing.message, /the prebuilt binary for linux-arm64-(gnu|musl) could not be loaded\. It comes from the optional dependency matter-wal-native-linux-arm64-/);
+/** This machine's platform in napi-rs naming. */
+function hostKey() {
+    const base = `${process.platform}-${process.arch}`;
+    if (process.platform === "linux") return `${base}-${isGlibc() ? "gnu" : "musl"}`;
+    return process.platform === "win32" ? `${base}-msvc` : base;
+}
+
+/**
+ * A package as npm installs it (what `npm pack` takes: no Cargo.toml, no .node) in
+ * `<project>/node_modules/matter-wal-native`, with `optionalDependencies` as given.
+ */
+function installedCopy(t, optionalDependencies) {
+    const project = makeTempDir(t, "mwn-installed-");
+    const dir = path.join(project, "node_modules", PKG.name);
+    fs.mkdirSync(path.join(dir, "bin"), { recursive: true });
+    for (const file of ["index.js", "index.d.ts", "binding.cjs", "binding.d.ts", "load-native.cjs", "bin/matter-wal.js"]) {
+        fs.copyFileSync(path.join(ROOT, file), path.join(dir, file));
     }
+    fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ ...PKG, optionalDependencies }, null, 2));
+    return { project, dir };
+}
 
+const FROM_SOURCE =
+    "build it from a clone of https://github.com/matter-wal-native/matter-wal-native with a Rust toolchain " +
+    "(npm ci && npm run build && npm run pack:local) and install the two tarballs pack:local writes (npm install <root .tgz> <platform .tgz>).";
+
+it("the load error says what is true: platform not published, binary package missing or unlisted, binary broken", t => {
+    // Not published for this platform (an installed copy on aix): the way out is a build from source.
+    const published = Object.fromEntries(PLATFORMS.map(p => [`${PKG.name}-${p}`, PKG.version]));
+    const { dir } = installedCopy(t, published);
+    assert.deepEqual(loadFrom(dir, "aix", "ppc64"), {
+        code: "ERR_MATTER_WAL_NATIVE_UNSUPPORTED_PLATFORM",
+        message:
+            `${PKG.name}: no binary package is published for this platform (aix-ppc64); they exist for ${PLATFORMS.join(", ")}. ` +
+            `To use it here, ${FROM_SOURCE}`,
+    });
     // The command says the same, and its help works without the binary.
-    const cli = path.join(ROOT, "bin", "matter-wal.js");
-    const help = onPlatform("aix", "ppc64", [cli, "--help"]);
-    assert.equal(help.status, 0);
-    const inspect = onPlatform("aix", "ppc64", [cli, "inspect", ROOT]);
+    const cli = path.join(dir, "bin", "matter-wal.js");
+    assert.equal(onPlatform("aix", "ppc64", [cli, "--help"]).status, 0);
+    const inspect = onPlatform("aix", "ppc64", [cli, "inspect", dir]);
     assert.equal(inspect.status, 1);
-    assert.match(inspect.stderr, /^matter-wal: matter-wal-native: no prebuilt binary for this platform \(aix-ppc64\)/);
+    assert.match(inspect.stderr, /^matter-wal: matter-wal-native: no binary package is published for this platform \(aix-ppc64\)/);
+
+    const key = hostKey();
+    if (!PLATFORMS.includes(key)) {
+        t.diagnostic(`the missing/broken binary package cases need a platform with a binary package; this is ${key}`);
+        return;
+    }
+    const pkg = `${PKG.name}-${key}`;
+    // Listed but not installed (--omit=optional, node_modules from another machine).
+    assert.deepEqual(loadFrom(dir), {
+        code: "ERR_MATTER_WAL_NATIVE_PACKAGE_MISSING",
+        message:
+            `${PKG.name}: the binary for ${key} comes from the optional dependency ${pkg}, which is not installed. npm leaves it out ` +
+            "when optional dependencies are omitted (--omit=optional, --no-optional) or when node_modules or package-lock.json were " +
+            `made on another os/cpu/libc; install again on this machine with optional dependencies (npm install ${pkg}@${PKG.version}, ` +
+            "or remove node_modules and package-lock.json and run npm install). A local pack (npm run pack:local) needs its platform " +
+            "tarball installed too.",
+    });
+    // Not listed at all: a copy packed from a checkout with plain `npm pack`.
+    const unlisted = installedCopy(t, undefined);
+    assert.deepEqual(loadFrom(unlisted.dir), {
+        code: "ERR_MATTER_WAL_NATIVE_PACKAGE_MISSING",
+        message:
+            `${PKG.name}: this copy of the package lists no binary package for ${key} (it was packed from a source checkout, not ` +
+            `published). Install ${pkg} with it: npm run pack:local in the checkout writes both tarballs (npm install <root .tgz> <platform .tgz>).`,
+    });
+    // Installed, but the binary does not load.
+    const pkgDir = path.join(path.dirname(dir), pkg);
+    fs.mkdirSync(pkgDir);
+    const binaryName = `${PKG.napi.binaryName}.${key}.node`;
+    fs.writeFileSync(path.join(pkgDir, "package.json"), JSON.stringify({ name: pkg, version: PKG.version, main: binaryName }));
+    fs.writeFileSync(path.join(pkgDir, binaryName), "not a shared library");
+    const broken = loadFrom(dir);
+    assert.equal(broken.code, "ERR_MATTER_WAL_NATIVE_LOAD");
+    assert.ok(
+        broken.message.startsWith(`${PKG.name}: the binary package ${pkg} is installed (${fs.realpathSync(pkgDir)}) but could not be loaded (`) ||
+            broken.message.startsWith(`${PKG.name}: the binary package ${pkg} is installed (${pkgDir}) but could not be loaded (`),
+        broken.message,
+    );
+    assert.ok(broken.message.endsWith("). Reinstall it on the machine it runs on (npm install)."), broken.message);
+});
+
+it("in a source checkout, the load error says to build (not built) or rebuild (a build that does not load)", t => {
+    const key = hostKey();
+    const checkout = makeTempDir(t, "mwn-checkout-");
+    for (const file of ["index.js", "binding.cjs", "load-native.cjs", "package.json", "Cargo.toml"]) {
+        fs.copyFileSync(path.join(ROOT, file), path.join(checkout, file));
+    }
+    const localFile = `${PKG.napi.binaryName}.${key}.node`;
+    assert.deepEqual(loadFrom(checkout), {
+        code: "ERR_MATTER_WAL_NATIVE_NOT_BUILT",
+        message: `${PKG.name}: the native addon is not built in this checkout (${checkout} has no ${localFile}). Build it with a Rust toolchain: npm run build.`,
+    });
+    // index.js says the same (it loads the addon first).
+    const viaIndex = onPlatform(undefined, undefined, ["--input-type=module", "-e", `import(${JSON.stringify(pathToFileURL(path.join(checkout, "index.js")).href)}).catch(e => { console.log(e.code); })`]);
+    assert.equal(viaIndex.stdout.trim(), "ERR_MATTER_WAL_NATIVE_NOT_BUILT", viaIndex.stderr);
+
+    fs.writeFileSync(path.join(checkout, localFile), "not a shared library");
+    const broken = loadFrom(checkout);
+    assert.equal(broken.code, "ERR_MATTER_WAL_NATIVE_LOAD");
+    assert.match(broken.message, new RegExp(`^${PKG.name}: the local build ${localFile.replaceAll(".", "\\.")} could not be loaded \\(.+\\)\\. Rebuild it: npm run build\\.$`));
+
+    // This repository, built, loads.
+    assert.equal(loadFrom(ROOT), "loaded");
 });

@@ -42,7 +42,17 @@ async function makeTemplate(dir) {
     for (let i = 60; i < 90; i++) await again.set(["b"], `k${i}`, i);
     // Leave the log ahead of the snapshot: copy the files while still open.
     const frozen = `${dir}-frozen`;
-    fs.cpSync(dir, frozen, { recursive: true, filter: s => !/matter\.(lock|pid)$/.test(s) });
+    // The driver's maintenance may gzip a rotated segment (removing its plain copy) while the
+    // copy walks the directory: copy again until one walk sees a stable set of files.
+    for (let attempt = 1; ; attempt++) {
+        try {
+            fs.rmSync(frozen, { recursive: true, force: true });
+            fs.cpSync(dir, frozen, { recursive: true, filter: s => !/matter\.(lock|pid)$/.test(s) });
+            break;
+        } catch (error) {
+            if (error.code !== "ENOENT" || attempt === 20) throw error;
+        }
+    }
     await again.close();
     // Gzip the rotated segments of the copy as the maintenance would have (all but the newest),
     // so the template still has gzipped segments after the snapshot.

@@ -12,16 +12,30 @@ const EXIT_FAILED = 1; // command failed, or verify found damage
 const EXIT_USAGE = 2;
 const EXIT_LOCKED = 3; // compact refused: a live process holds the lock
 
-const COMMON = `  --progress MODE   progress on stderr: auto (default: once a run takes over a second), always, never
-  -q, --quiet       same as --progress never
-  -h, --help        this help`;
+/**
+ * An aligned option list: each row is [flag, description line, continuation lines…]; every
+ * description starts in the same column, the widest flag's plus two.
+ */
+function optionList(rows) {
+    const all = [
+        ...rows,
+        ["--progress MODE", "progress on stderr: auto (default: once a run takes over a second),", "always, never"],
+        ["-q, --quiet", "same as --progress never"],
+        ["-h, --help", "this help"],
+    ];
+    const width = Math.max(...all.map(([flag]) => flag.length));
+    return all
+        .map(([flag, ...lines]) => lines.map((line, i) => `  ${(i === 0 ? flag : "").padEnd(width)}  ${line}`).join("\n"))
+        .join("\n");
+}
 
 const HELP = {
     main: `Usage: matter-wal <command> DIR [options]
 
 Looks into a matter.js WAL storage directory (the one holding wal/, snapshot.json[.gz],
 head.json[.gz], matter.lock), whether written by matter-wal-native or by matter.js's own
-WalStorageDriver. Every command only reads, except compact.
+WalStorageDriver. Every command only reads, except compact. Pointed at a matter.js storage
+root (or another driver's node directory), it lists the node directories and their drivers.
 
 Commands:
   inspect DIR   segments (plain/gz, sizes, commits, time range), snapshots, lock holder
@@ -38,30 +52,34 @@ Shows the lock holder, snapshot.json and head.json (file, size, commit id, time,
 and keys), and every log segment (plain or gzipped, size on disk and decompressed, commit
 count, commit offsets, time range), then any problems found. Read-only.
 
-  --json            the report as JSON
-${COMMON}`,
+${optionList([["--json", "the report as JSON"]])}`,
     dump: `Usage: matter-wal dump DIR [--context a.b] [--as-of TIME | --commit SEG:OFF] [--json]
 
 Prints the stored state: one [context] header per context, then "key = value" lines
 (bigint as 12n, bytes as <n bytes hex>, Map(n) { k => v }). Read-only.
 
-  --context a.b     only this context and the contexts below it
-  --as-of TIME      the state after the last commit at or before TIME: an ISO date
-                    (2025-01-31T12:00:00Z), milliseconds since the epoch, or a relative
-                    time like -30s, -15m, -2h, -1d
-  --commit SEG:OFF  the state after this commit (ids as "log" prints them, e.g. 3:17)
-  --json            matter.js's toJson encoding, formatted exactly like snapshot.json
-${COMMON}`,
+${optionList([
+    ["--context a.b", "only this context and the contexts below it"],
+    [
+        "--as-of TIME",
+        "the state after the last commit at or before TIME: an ISO date",
+        "(2025-01-31T12:00:00Z), milliseconds since the epoch, or a relative",
+        "time like -30s, -15m, -2h, -1d",
+    ],
+    ["--commit SEG:OFF", "the state after this commit (ids as \"log\" prints them, e.g. 3:17);", "a commit that does not exist is an error"],
+    ["--json", "matter.js's toJson encoding, formatted exactly like snapshot.json"],
+])}`,
     log: `Usage: matter-wal log DIR [--since TIME] [--context a.b] [--json]
 
 Lists the commits still in the log, oldest first, one line each:
   TIME  SEG:OFF  set ctx key=value ...; del ctx key ...; clear ctx
 Commits of segments removed by cleaning are folded into head.json and not listed. Read-only.
 
-  --since TIME      only commits at or after TIME (ISO date, ms since epoch, or -2h style)
-  --context a.b     only commits touching this context or those below it (showing only those ops)
-  --json            one JSON object per commit: the WAL line plus its commitId
-${COMMON}`,
+${optionList([
+    ["--since TIME", "only commits at or after TIME (ISO date, ms since epoch, or -2h style)"],
+    ["--context a.b", "only commits touching this context or those below it (showing only those ops)"],
+    ["--json", "one JSON object per commit: the WAL line plus its commitId"],
+])}`,
     verify: `Usage: matter-wal verify DIR [--json]
 
 Reads every segment line by line and both snapshots, and reports malformed lines, torn
@@ -71,21 +89,22 @@ leftover temp files, stale copies and clock jumps (warnings). A torn last line i
 segment a live process is writing is only a warning. Exits with 1 when there is an error.
 Read-only.
 
-  --json            the findings as JSON
-${COMMON}`,
-    compact: `Usage: matter-wal compact DIR [--no-head] [--no-compress-log] [--compress-snapshot | --no-compress-snapshot] [--json]
+${optionList([["--json", "the findings as JSON"]])}`,
+    compact: `Usage: matter-wal compact DIR [--no-head] [--no-compress-log]
+                           [--compress-snapshot | --no-compress-snapshot] [--json]
 
 Does now what the driver's maintenance does: writes snapshot.json[.gz] for the current state,
 removes the segments it covers (folding them into head.json first), and gzips every segment
 but the newest. Takes the directory lock (matter.lock) first and refuses, with exit code 3,
 while a live process holds it; a lock left by a dead process is reclaimed.
 
-  --no-head                 do not keep removed history in head.json
-  --no-compress-log         leave rotated segments uncompressed
-  --compress-snapshot       write snapshot.json.gz / head.json.gz
-  --no-compress-snapshot    write snapshot.json / head.json (default: keep the current format)
-  --json                    the report as JSON
-${COMMON}`,
+${optionList([
+    ["--no-head", "do not keep removed history in head.json"],
+    ["--no-compress-log", "leave rotated segments uncompressed"],
+    ["--compress-snapshot", "write snapshot.json.gz / head.json.gz"],
+    ["--no-compress-snapshot", "write snapshot.json / head.json", "(default: keep the current format)"],
+    ["--json", "the report as JSON"],
+])}`,
 };
 
 class UsageError extends Error {}
@@ -223,7 +242,7 @@ function run({ command, dir, flags, progress }) {
             }
             if (result.lines.length > 0) print(result.lines.join("\n"));
             if (!flags.json) {
-                process.stderr.write(`matter-wal: ${result.shown} of ${result.commits} commits listed\n`);
+                process.stderr.write(`matter-wal: ${result.shown} of ${result.commits} commit${result.commits === 1 ? "" : "s"} listed\n`);
             }
             return EXIT_OK;
         }

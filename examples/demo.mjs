@@ -3,18 +3,27 @@
 //
 //   node examples/demo.mjs [directory]     (default: ./demo-storage)
 
-import { readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { WalStorageDriver } from "../index.js";
 
 const dir = resolve(process.argv[2] ?? "demo-storage");
 const opts = { maxSegmentSize: 4096 };
 
+// A commit id as `matter-wal log` prints it and takes it (`matter-wal dump --commit 9:4`):
+// SEG:OFF, the segment number and the line offset in it, with the segment's file, whose
+// name is the segment number in hex (wal/0000000a.jsonl is segment 10).
+function commitLabel({ segment, offset }) {
+    const name = `wal/${segment.toString(16).padStart(8, "0")}.jsonl`;
+    const file = existsSync(join(dir, name)) ? name : existsSync(join(dir, `${name}.gz`)) ? `${name}.gz` : undefined;
+    return `${segment}:${offset} (${file ? `line ${offset + 1} of ${file}` : `segment ${name} cleaned away, folded into head.json`})`;
+}
+
 let driver = new WalStorageDriver(dir, opts);
 await driver.initialize();
 
 const before = Date.now();
-for (let i = 0; i < 100; i++) {
+for (let i = 0; i < 120; i++) {
     await driver.set(["node0", "endpoint1", "onOff"], {
         onOff: i % 2 === 0,
         dataVersion: i,
@@ -37,9 +46,10 @@ console.log("nodeLabel:", await driver.get(["node0"], "nodeLabel"));
 const beforeRename = (await driver.snapshotAtTime()).commitId;
 await driver.set(["node0"], "nodeLabel", "Living room light");
 const past = await driver.snapshotAtCommit(beforeRename);
-console.log("nodeLabel now:", await driver.get(["node0"], "nodeLabel"), "| as of commit", beforeRename, ":", past.get(["node0"], "nodeLabel"));
-console.log("last commit of the first session:", atCommit, "(written since", new Date(before).toISOString() + ")");
+const [labelNow, labelThen] = [await driver.get(["node0"], "nodeLabel"), past.get(["node0"], "nodeLabel")];
 await driver.close();
+console.log(`nodeLabel now: ${JSON.stringify(labelNow)} | as of commit ${commitLabel(beforeRename)}: ${JSON.stringify(labelThen)}`);
+console.log(`last commit of the first session: ${commitLabel(atCommit)}, written since ${new Date(before).toISOString()}`);
 
 const list = d =>
     readdirSync(d).flatMap(name => {

@@ -1,9 +1,12 @@
 // Times the phases of opening a storage directory.
 // cargo run --release --example openprobe -- DIR
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// CPU time of the whole process (all threads): stable on a busy machine, unlike wall time.
-fn cpu() -> Duration {
+/// Linux only (clock ids differ elsewhere); `None` on other platforms.
+#[cfg(target_os = "linux")]
+fn cpu() -> Option<Duration> {
     #[repr(C)]
     struct Timespec {
         sec: i64,
@@ -12,9 +15,38 @@ fn cpu() -> Duration {
     extern "C" {
         fn clock_gettime(clk: i32, ts: *mut Timespec) -> i32;
     }
+    const CLOCK_PROCESS_CPUTIME_ID: i32 = 2;
     let mut ts = Timespec { sec: 0, nsec: 0 };
-    unsafe { clock_gettime(2 /* CLOCK_PROCESS_CPUTIME_ID */, &mut ts) };
-    Duration::new(ts.sec as u64, ts.nsec as u32)
+    // SAFETY: `ts` is a live, writable timespec (64-bit fields on the 64-bit Linux targets
+    // this is built for) that clock_gettime fills and does not keep.
+    let rc = unsafe { clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    (rc == 0).then(|| Duration::new(ts.sec as u64, ts.nsec as u32))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn cpu() -> Option<Duration> {
+    None
+}
+
+/// `later - earlier` of two `cpu()` readings, for printing.
+fn cpu_delta(earlier: Option<Duration>, later: Option<Duration>) -> String {
+    match (earlier, later) {
+        (Some(a), Some(b)) => format!("{:?}", b - a),
+        _ => "n/a".into(),
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()))?;
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name()))?;
+        }
+    }
+    Ok(())
 }
 
 fn main() {
@@ -22,10 +54,10 @@ fn main() {
     for i in 0..3 {
         // A fresh copy each time: opening may compress rotated segments in the background.
         let copy = std::env::temp_dir().join(format!("openprobe-{}-{i}", std::process::id()));
-        let _ = std::process::Command::new("cp").arg("-r").arg(&dir).arg(&copy).status();
+        copy_dir(&dir, &copy).expect("copy of DIR");
         let (c0, t) = (cpu(), Instant::now());
         let engine = matter_wal_native::driver::Engine::open(&copy, Default::default(), std::sync::Arc::new(|_| {})).unwrap();
-        println!("Engine::open {:?} (cpu {:?})", t.elapsed(), cpu() - c0);
+        println!("Engine::open {:?} (cpu {})", t.elapsed(), cpu_delta(c0, cpu()));
         std::mem::forget(engine);
     }
     for _ in 0..3 {
@@ -50,9 +82,9 @@ fn main() {
         let w = matter_wal_native::writer::SegmentWriter::open(&dir.join("wal"), 16 << 20, false).unwrap();
         let t_writer = t.elapsed();
         println!(
-            "snapshot {t_snap:?} (cpu {:?}), replay {n} commits {t_wal:?} (cpu {:?}), writer open {t_writer:?} (segment {})",
-            c1 - c0,
-            c2 - c1,
+            "snapshot {t_snap:?} (cpu {}), replay {n} commits {t_wal:?} (cpu {}), writer open {t_writer:?} (segment {})",
+            cpu_delta(c0, c1),
+            cpu_delta(c1, c2),
             w.current_segment()
         );
     }

@@ -507,6 +507,135 @@ fn find_temp_files(dir: &Path, wal_dir: &Path, problems: &mut Vec<Problem>) -> u
 }
 
 // ---------------------------------------------------------------------------------------
+// Directories that hold no WAL storage: a matter.js storage root, another driver's node
+// ---------------------------------------------------------------------------------------
+
+/// A node (namespace) directory below a matter.js storage root, and the driver it uses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeDir {
+    /// Directory name (the namespace), e.g. `node0`.
+    pub name: String,
+    /// The driver: `wal`, `file`, `sqlite`, … as matter.js's StorageService would pick it.
+    pub driver: String,
+    /// How that was told: `driver.json`, or the legacy layout it was recognised by.
+    pub source: String,
+}
+
+/// What `driver.json` in `dir` names: `Some(kind)`, with ` (blob storage)` for blob stores.
+fn descriptor_kind(dir: &Path) -> Option<String> {
+    let text = fs::read_to_string(dir.join("driver.json")).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let kind = value.get("kind")?.as_str()?.to_string();
+    Some(if value.get("type").and_then(|t| t.as_str()) == Some("blob") { format!("{kind} (blob storage)") } else { kind })
+}
+
+fn has_wal_files(dir: &Path) -> bool {
+    dir.join("wal").is_dir() || snapshot_file(dir, "snapshot").is_some() || snapshot_file(dir, "head").is_some()
+}
+
+/// Files matter.js's StorageService does not count as data when it looks for a legacy
+/// `file`-driver directory (one without `driver.json`).
+fn has_data_files(dir: &Path) -> bool {
+    fs::read_dir(dir).into_iter().flatten().flatten().any(|e| {
+        e.file_type().is_ok_and(|t| t.is_file())
+            && !matches!(e.file_name().to_str(), Some("driver.json" | lock::LOCK_FILE | lock::PID_FILE))
+    })
+}
+
+/// The node directories below `root` (a matter.js storage root), sorted by name, with the
+/// driver each uses: its `driver.json`, else a WAL layout, legacy `file` data, or a legacy
+/// sibling `<name>.db` (sqlite). Hidden entries (`.migrations`) and directories with nothing
+/// of these are left out.
+pub fn node_dirs(root: &Path) -> Vec<NodeDir> {
+    let mut found = Vec::new();
+    let Ok(entries) = fs::read_dir(root) else { return found };
+    let mut dirs = std::collections::BTreeSet::new();
+    let mut dbs = Vec::new();
+    for entry in entries.flatten() {
+        let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+        if name.starts_with('.') {
+            continue;
+        }
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => {
+                dirs.insert(name);
+            }
+            Ok(t) if t.is_file() && name.len() > 3 && name.ends_with(".db") => dbs.push(name[..name.len() - 3].to_string()),
+            _ => {}
+        }
+    }
+    for name in &dirs {
+        let dir = root.join(name);
+        let (driver, source) = if let Some(kind) = descriptor_kind(&dir) {
+            (kind, "driver.json".to_string())
+        } else if has_wal_files(&dir) {
+            ("wal".into(), "no driver.json; WAL files".into())
+        } else if has_data_files(&dir) {
+            ("file".into(), "no driver.json; legacy file-driver data".into())
+        } else if dbs.contains(name) {
+            ("sqlite".into(), format!("no driver.json; legacy {name}.db"))
+        } else {
+            continue;
+        };
+        found.push(NodeDir { name: name.clone(), driver, source });
+    }
+    for name in dbs {
+        if !dirs.contains(&name) {
+            found.push(NodeDir { driver: "sqlite".into(), source: format!("legacy {name}.db"), name });
+        }
+    }
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    found
+}
+
+/// When `dir` holds no WAL storage but is recognisably something else — a node directory
+/// of another matter.js driver, or a storage root with node directories below it — a
+/// message saying what it is, listing those directories and their drivers. `None` for WAL
+/// storage (also an empty one) and for directories with nothing recognisable in them.
+pub fn not_wal_storage(dir: &Path) -> Option<String> {
+    if !dir.is_dir() || has_wal_files(dir) {
+        return None;
+    }
+    let own = descriptor_kind(dir);
+    if own.as_deref() == Some("wal") {
+        return None;
+    }
+    let nodes = node_dirs(dir);
+    let mut out = match &own {
+        Some(kind) => format!("{} is not a WAL storage directory: its driver.json says matter.js's \"{kind}\" driver", dir.display()),
+        None if !nodes.is_empty() => format!(
+            "{} is not a WAL storage directory (no wal/, snapshot.json[.gz] or head.json[.gz]); it looks like a matter.js storage root",
+            dir.display()
+        ),
+        None if has_data_files(dir) => {
+            return Some(format!(
+                "{} is not a WAL storage directory (no wal/, snapshot.json[.gz] or head.json[.gz]); matter.js would take \
+                 its files for its \"file\" driver's (no driver.json)",
+                dir.display()
+            ))
+        }
+        None => return None,
+    };
+    if nodes.is_empty() {
+        out.push_str(". matter-wal reads directories of the \"wal\" driver only.");
+        return Some(out);
+    }
+    let _ = write!(out, ". The node directories below it:");
+    let width = nodes.iter().map(|n| n.name.len()).max().unwrap_or(0);
+    let driver_width = nodes.iter().map(|n| n.driver.len()).max().unwrap_or(0);
+    for n in &nodes {
+        let _ = write!(out, "\n  {:<width$}  {:<driver_width$}  ({})", n.name, n.driver, n.source);
+    }
+    match nodes.iter().find(|n| n.driver == "wal") {
+        Some(n) => {
+            let _ = write!(out, "\nmatter-wal reads the \"wal\" ones, e.g. matter-wal inspect {}", dir.join(&n.name).display());
+        }
+        None => out.push_str("\nNone of them uses the \"wal\" driver, the only one matter-wal reads."),
+    }
+    Some(out)
+}
+
+// ---------------------------------------------------------------------------------------
 // State as of a commit or time (dump)
 // ---------------------------------------------------------------------------------------
 
@@ -584,6 +713,7 @@ pub fn state_at(dir: &Path, target: Target, progress: Progress) -> Result<StateA
     let total = segments.len();
     let mut current = None;
     let mut replayed = 0usize;
+    let mut beyond = None;
     read_commits(&wal_dir, after, |c| {
         if current != Some(c.id.segment) {
             current = Some(c.id.segment);
@@ -596,6 +726,7 @@ pub fn state_at(dir: &Path, target: Target, progress: Progress) -> Result<StateA
             Target::Commit(id) => c.id > id,
         };
         if past {
+            beyond = Some(c.id);
             return false;
         }
         data.apply(&c.commit.ops);
@@ -607,6 +738,18 @@ pub fn state_at(dir: &Path, target: Target, progress: Progress) -> Result<StateA
         true
     })
     .map_err(|e| format!("Cannot read the log: {e}"))?;
+    if let Target::Commit(id) = target {
+        // Only an exact commit id names a state: between, or past, commits there is none.
+        if last != Some(id) {
+            let around = match (last, beyond) {
+                (None, None) => "the log holds no commits".to_string(),
+                (Some(l), None) => format!("the last commit is {l}"),
+                (None, Some(b)) => format!("the first commit is {b}"),
+                (Some(l), Some(b)) => format!("the commits around it are {l} and {b}"),
+            };
+            return Err(format!("There is no commit {id} in {} ({around}; `matter-wal log` lists them)", dir.display()));
+        }
+    }
     Ok(StateAt { commit_id: last, ts, data, base: base_name, replayed })
 }
 
@@ -653,10 +796,10 @@ pub fn render_state(state: &StateAt, data: &StoreData, json: bool) -> String {
         Some(id) => {
             let _ = writeln!(
                 out,
-                "# as of commit {id} ({}), {} contexts, {} keys",
+                "# as of commit {id} ({}), {}, {}",
                 if state.ts == 0.0 { "time unknown".to_string() } else { iso_time(state.ts) },
-                data.context_count(),
-                data.key_count()
+                counted(data.context_count() as u64, "context"),
+                counted(data.key_count() as u64, "key")
             );
         }
         None => out.push_str("# nothing committed up to this point\n"),
@@ -1020,6 +1163,12 @@ pub fn iso_time(ms: f64) -> String {
     }
 }
 
+/// `1 context`, `2 contexts`, `0 contexts`.
+pub fn counted(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 /// `1.5 KiB`-style size.
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
@@ -1147,13 +1296,13 @@ fn render_snapshot_line(out: &mut String, label: &str, state: &SnapshotState) {
         SnapshotState::Ok(s) => {
             let _ = writeln!(
                 out,
-                "{label:<10}{}  {}  commit {}  {}  {} contexts, {} keys",
+                "{label:<10}{}  {}  commit {}  {}  {}, {}",
                 s.file,
                 human_bytes(s.size),
                 s.commit_id,
                 if s.ts == 0.0 { "(no time)".to_string() } else { iso_time(s.ts) },
-                s.contexts,
-                s.keys
+                counted(s.contexts as u64, "context"),
+                counted(s.keys as u64, "key")
             );
         }
     }
@@ -1214,13 +1363,13 @@ pub fn render_inspection(ins: &Inspection) -> String {
     let on_disk: u64 = ins.segments.iter().map(|s| s.gz_size.unwrap_or(0) + s.plain_size.unwrap_or(0)).sum();
     let _ = writeln!(
         out,
-        "{:<10}{} ({} plain, {} gz), {} on disk, {} commits, {}",
+        "{:<10}{} ({} plain, {} gz), {} on disk, {}, {}",
         "Segments",
         ins.segments.len(),
         ins.segments.len() - gz,
         gz,
         human_bytes(on_disk),
-        ins.commits(),
+        counted(ins.commits(), "commit"),
         time_range(ins.first_ts(), ins.last_ts())
     );
     if !ins.segments.is_empty() {
@@ -1257,7 +1406,7 @@ pub fn render_inspection(ins: &Inspection) -> String {
     if ins.problems.is_empty() {
         let _ = writeln!(out, "{:<10}none", "Problems");
     } else {
-        let _ = writeln!(out, "{:<10}{} errors, {} warnings", "Problems", ins.errors(), ins.warnings());
+        let _ = writeln!(out, "{:<10}{}, {}", "Problems", counted(ins.errors() as u64, "error"), counted(ins.warnings() as u64, "warning"));
         render_problems(&mut out, &ins.problems);
     }
     out
@@ -1266,7 +1415,7 @@ pub fn render_inspection(ins: &Inspection) -> String {
 /// `verify`'s report: what was checked, every problem, and the verdict.
 pub fn render_verification(ins: &Inspection) -> String {
     let mut out = String::new();
-    let mut checked = vec![format!("{} segments ({} commits)", ins.segments.len(), ins.commits())];
+    let mut checked = vec![format!("{} ({})", counted(ins.segments.len() as u64, "segment"), counted(ins.commits(), "commit"))];
     for state in [&ins.snapshot, &ins.head] {
         match state {
             SnapshotState::Ok(s) => checked.push(s.file.clone()),
@@ -1277,7 +1426,7 @@ pub fn render_verification(ins: &Inspection) -> String {
     let _ = writeln!(out, "checked {} in {}", checked.join(", "), ins.dir.display());
     render_problems(&mut out, &ins.problems);
     let verdict = if ins.errors() > 0 { "DAMAGED" } else { "OK" };
-    let _ = writeln!(out, "{verdict}: {} errors, {} warnings", ins.errors(), ins.warnings());
+    let _ = writeln!(out, "{verdict}: {}, {}", counted(ins.errors() as u64, "error"), counted(ins.warnings() as u64, "warning"));
     out
 }
 
@@ -1288,7 +1437,7 @@ pub fn render_compaction(dir: &Path, r: &CompactReport) -> String {
         let _ = writeln!(out, "reclaimed a stale lock: {reason}");
     }
     if r.temp_files_removed > 0 {
-        let _ = writeln!(out, "removed {} temp files left by interrupted writes", r.temp_files_removed);
+        let _ = writeln!(out, "removed {} left by interrupted writes", counted(r.temp_files_removed as u64, "temp file"));
     }
     match r.commit_id {
         None => {
@@ -1297,17 +1446,17 @@ pub fn render_compaction(dir: &Path, r: &CompactReport) -> String {
         Some(id) => {
             let _ = writeln!(
                 out,
-                "{}: snapshot at commit {id} ({} contexts, {} keys, {} commits replayed) written to {}",
+                "{}: snapshot at commit {id} ({}, {}, {} replayed) written to {}",
                 dir.display(),
-                r.contexts,
-                r.keys,
-                r.replayed,
+                counted(r.contexts as u64, "context"),
+                counted(r.keys as u64, "key"),
+                counted(r.replayed as u64, "commit"),
                 r.snapshot_file.as_deref().unwrap_or("-")
             );
             let _ = writeln!(
                 out,
-                "removed {} segments, compressed {}; {} -> {}",
-                r.segments_removed,
+                "removed {}, compressed {}; {} -> {}",
+                counted(r.segments_removed as u64, "segment"),
                 r.segments_compressed,
                 human_bytes(r.bytes_before),
                 human_bytes(r.bytes_after)
@@ -1460,6 +1609,103 @@ mod tests {
         assert!(state_at(d, Target::Time(50.0), &mut quiet()).err().unwrap().contains("no longer available"));
         let json = render_state(&at(Target::Latest), &at(Target::Latest).data, true);
         assert!(json.starts_with("{\n  \"commitId\": {"));
+    }
+
+    #[test]
+    fn state_at_a_commit_that_does_not_exist_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write_segment(d, 1, &(line(100.0, &[upd("a", "k", Value::Number(1.0))]) + "not json\n" + &line(300.0, &[])));
+        let at = |segment, offset| state_at(d, Target::Commit(CommitId { segment, offset }), &mut quiet());
+        assert_eq!(at(1, 0).unwrap().commit_id, Some(CommitId { segment: 1, offset: 0 }));
+        assert_eq!(at(1, 2).unwrap().commit_id, Some(CommitId { segment: 1, offset: 2 }));
+        let err = |segment, offset| at(segment, offset).err().expect("an error");
+        // Past the end, on a malformed line, before the first commit of a later-starting log.
+        assert!(err(99, 0).contains("There is no commit 99:0") && err(99, 0).contains("the last commit is 1:2"), "{}", err(99, 0));
+        assert!(err(1, 1).contains("the commits around it are 1:0 and 1:2"), "{}", err(1, 1));
+        assert!(err(1, 3).contains("the last commit is 1:2"), "{}", err(1, 3));
+        assert!(err(0, 5).contains("the first commit is 1:0"), "{}", err(0, 5));
+        // A commit a snapshot was taken at is still a state even when the log moved on.
+        let mut data = StoreData::default();
+        data.apply(&[upd("a", "k", Value::Number(1.0))]);
+        snapshot::save(d, "snapshot", true, CommitId { segment: 1, offset: 0 }, 100.0, &data).unwrap();
+        assert_eq!(at(1, 0).unwrap().base, "snapshot.json.gz");
+        let empty = tempfile::tempdir().unwrap();
+        fs::create_dir(empty.path().join("wal")).unwrap();
+        let e = state_at(empty.path(), Target::Commit(CommitId { segment: 1, offset: 0 }), &mut quiet()).err().unwrap();
+        assert!(e.contains("the log holds no commits"), "{e}");
+    }
+
+    #[test]
+    fn counted_uses_the_singular_for_one() {
+        assert_eq!(counted(1u64, "context"), "1 context");
+        assert_eq!(counted(0u64, "context"), "0 contexts");
+        assert_eq!(counted(2u32, "temp file"), "2 temp files");
+        let dir = tempfile::tempdir().unwrap();
+        write_segment(dir.path(), 1, &line(100.0, &[upd("a", "k", Value::Number(1.0))]));
+        let text = render_state(&state_at(dir.path(), Target::Latest, &mut quiet()).unwrap(), &StoreData::default(), false);
+        assert!(text.contains("), 0 contexts, 0 keys"), "{text}");
+        let state = state_at(dir.path(), Target::Latest, &mut quiet()).unwrap();
+        let text = render_state(&state, &state.data, false);
+        assert!(text.contains("), 1 context, 1 key\n"), "{text}");
+        let ins = examine(dir.path(), &mut quiet()).unwrap();
+        assert!(render_inspection(&ins).contains(" 1 commit, "), "{}", render_inspection(&ins));
+        assert!(render_verification(&ins).contains("checked 1 segment (1 commit)"), "{}", render_verification(&ins));
+    }
+
+    #[test]
+    fn a_storage_root_or_another_drivers_directory_is_described_with_its_node_directories() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        let node = |name: &str| {
+            fs::create_dir_all(r.join(name)).unwrap();
+            r.join(name)
+        };
+        fs::write(node("light").join("driver.json"), r#"{"kind":"wal","type":"kv"}"#).unwrap();
+        write_segment(&r.join("light"), 1, &line(1.0, &[]));
+        fs::write(node("bridge").join("driver.json"), r#"{"kind":"file","type":"kv"}"#).unwrap();
+        fs::write(node("bridge").join("fabrics.list"), "[]").unwrap();
+        fs::write(node("legacy").join("root.basicInformation"), "{}").unwrap();
+        write_segment(&node("plainwal"), 1, &line(1.0, &[]));
+        node("sensor");
+        fs::write(r.join("sensor.db"), b"").unwrap();
+        fs::write(r.join("old.db"), b"").unwrap();
+        fs::write(node("blobs").join("driver.json"), r#"{"kind":"file","type":"blob"}"#).unwrap();
+        node("empty");
+        node(".migrations/light-old-file-1");
+        let names = |v: Vec<NodeDir>| v.into_iter().map(|n| format!("{} {} ({})", n.name, n.driver, n.source)).collect::<Vec<_>>();
+        assert_eq!(
+            names(node_dirs(r)),
+            vec![
+                "blobs file (blob storage) (driver.json)",
+                "bridge file (driver.json)",
+                "legacy file (no driver.json; legacy file-driver data)",
+                "light wal (driver.json)",
+                "old sqlite (legacy old.db)",
+                "plainwal wal (no driver.json; WAL files)",
+                "sensor sqlite (no driver.json; legacy sensor.db)",
+            ]
+        );
+        let message = not_wal_storage(r).expect("a storage root is not WAL storage");
+        assert!(
+            message.contains(
+                "looks like a matter.js storage root. The node directories below it:\n  blobs     file (blob storage)  (driver.json)\n"
+            ),
+            "{message}"
+        );
+        assert!(message.contains("\n  light     wal                  (driver.json)\n"), "{message}");
+        assert!(message.ends_with(&format!("e.g. matter-wal inspect {}", r.join("light").display())), "{message}");
+
+        // Another driver's node directory, and what stays WAL storage.
+        let bridge = not_wal_storage(&r.join("bridge")).unwrap();
+        assert_eq!(bridge, format!("{} is not a WAL storage directory: its driver.json says matter.js's \"file\" driver. matter-wal reads directories of the \"wal\" driver only.", r.join("bridge").display()));
+        assert!(not_wal_storage(&r.join("legacy")).unwrap().contains("would take its files for its \"file\" driver's"));
+        assert_eq!(not_wal_storage(&r.join("light")), None);
+        assert_eq!(not_wal_storage(&r.join("plainwal")), None);
+        assert_eq!(not_wal_storage(&r.join("empty")), None);
+        fs::write(r.join("empty/driver.json"), r#"{"kind":"wal"}"#).unwrap();
+        assert_eq!(not_wal_storage(&r.join("empty")), None, "a wal namespace not written yet");
+        assert_eq!(not_wal_storage(&r.join("missing")), None);
     }
 
     #[test]

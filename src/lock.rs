@@ -164,22 +164,14 @@ fn read_owner(pid_path: &Path) -> Option<(u32, Option<String>)> {
     Some((pid, parts.next().map(str::to_string)))
 }
 
-/// When this process started (Linux: from /proc; elsewhere unknown).
+/// When this process started (Linux: /proc; macOS: proc_pidinfo; Windows: GetProcessTimes),
+/// less a little slack: the lock file's mtime and the start time are rounded differently
+/// (Linux counts the start in 10 ms clock ticks). `None` where it cannot be known.
 fn process_start() -> Option<std::time::SystemTime> {
     static START: OnceLock<Option<std::time::SystemTime>> = OnceLock::new();
     *START.get_or_init(|| {
-        let stat = fs::read_to_string("/proc/self/stat").ok()?;
-        // Field 22 (starttime, clock ticks after boot) counts from after the ")" of comm.
-        let after_comm = &stat[stat.rfind(')')? + 2..];
-        let ticks: u64 = after_comm.split_whitespace().nth(19)?.parse().ok()?;
-        let btime: u64 = fs::read_to_string("/proc/stat")
-            .ok()?
-            .lines()
-            .find_map(|l| l.strip_prefix("btime ").and_then(|v| v.trim().parse().ok()))?;
-        // USER_HZ is 100 on every Linux ABI Node runs on.
-        let secs = btime as f64 + ticks as f64 / 100.0;
-        // One tick of slack: the lock file's mtime and the start time have different clocks' rounding.
-        Some(std::time::UNIX_EPOCH + Duration::from_secs_f64((secs - 0.01).max(0.0)))
+        let start = sys::process_start()?;
+        Some(start.checked_sub(Duration::from_millis(10)).unwrap_or(start))
     })
 }
 
@@ -206,24 +198,43 @@ fn stale_reason(owner: Option<&(u32, Option<String>)>, lock_mtime: Option<std::t
     None
 }
 
-#[cfg(unix)]
 fn process_alive(pid: u32) -> bool {
-    // Signal 0 probes existence; EPERM still means the process exists.
-    // SAFETY: kill(2) with signal 0 sends nothing; it only reads its two integer arguments.
-    let rc = unsafe { libc_kill(pid as i32, 0) };
-    rc == 0 || io::Error::last_os_error().raw_os_error() != Some(3 /* ESRCH */)
+    sys::process_alive(pid)
 }
 
+/// The operating system's answers to "is this pid alive" and "when did this process start".
+mod sys {
+    #[cfg(target_os = "linux")]
+    pub use super::linux::process_start;
+    #[cfg(target_os = "macos")]
+    pub use super::macos::process_start;
+    #[cfg(unix)]
+    pub use super::unix::process_alive;
+    #[cfg(windows)]
+    pub use super::windows::{process_alive, process_start};
+
+    /// Elsewhere a lock's owner cannot be checked: it is taken to be alive (never reclaimed).
+    #[cfg(not(any(unix, windows)))]
+    pub fn process_alive(_pid: u32) -> bool {
+        true
+    }
+
+    /// Elsewhere the start is unknown: a lock with our pid and another token counts as a
+    /// leftover of an earlier process.
+    #[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
+    pub fn process_start() -> Option<std::time::SystemTime> {
+        None
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(target_os = "macos")]
+mod macos;
 #[cfg(unix)]
-extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, sig: i32) -> i32;
-}
-
-#[cfg(not(unix))]
-fn process_alive(_pid: u32) -> bool {
-    true
-}
+mod unix;
+#[cfg(windows)]
+mod windows;
 
 fn remove_if_exists(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {
@@ -232,9 +243,92 @@ fn remove_if_exists(path: &Path) -> io::Result<()> {
     }
 }
 
+// Every platform's code is compiled (type-checked) in test builds on every other platform
+// too, and its pure parts are tested there: CI builds all six targets but runs these tests
+// only where it can.
+#[cfg(all(test, not(target_os = "linux")))]
+#[allow(dead_code)]
+#[path = "lock/linux.rs"]
+mod linux_portable;
+#[cfg(all(test, not(target_os = "macos")))]
+#[allow(dead_code)]
+#[path = "lock/macos.rs"]
+mod macos_portable;
+#[cfg(all(test, not(unix)))]
+#[allow(dead_code)]
+#[path = "lock/unix.rs"]
+mod unix_portable;
+#[cfg(all(test, not(windows)))]
+#[allow(dead_code)]
+#[path = "lock/windows.rs"]
+mod windows_portable;
+
 #[cfg(test)]
 mod tests {
+    #[cfg(target_os = "linux")]
+    use super::linux::start_from_stat as linux_start_from_stat;
+    #[cfg(not(target_os = "linux"))]
+    use super::linux_portable::start_from_stat as linux_start_from_stat;
+    #[cfg(target_os = "macos")]
+    use super::macos as macos_sys_portable;
+    #[cfg(not(target_os = "macos"))]
+    use super::macos_portable as macos_sys_portable;
+    #[cfg(windows)]
+    use super::windows as windows_sys_portable;
+    #[cfg(not(windows))]
+    use super::windows_portable as windows_sys_portable;
     use super::*;
+
+    #[test]
+    fn process_alive_answers_for_this_process_and_a_finished_one() {
+        assert!(process_alive(std::process::id()));
+        // A child that has exited and been waited for no longer exists (until its pid is reused,
+        // which does not happen within a few instructions on any of our platforms).
+        let mut child =
+            std::process::Command::new(std::env::current_exe().unwrap()).arg("--list").stdout(std::process::Stdio::null()).spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(!process_alive(pid), "pid {pid} of an exited child reported alive");
+        // Never a process group or an impossible pid.
+        assert!(!process_alive(u32::MAX) || cfg!(windows));
+    }
+
+    #[test]
+    fn process_start_is_known_and_in_the_recent_past() {
+        let start = process_start().expect("this platform reports a process start time");
+        let now = std::time::SystemTime::now();
+        assert!(start <= now, "start {start:?} after now {now:?}");
+        assert!(now.duration_since(start).unwrap() < Duration::from_secs(24 * 3600), "start {start:?} more than a day ago");
+    }
+
+    #[test]
+    fn linux_start_time_parses_stat_with_spaces_and_parens_in_comm() {
+        let stat = "1234 (a (b) c) S 1 1234 1234 0 -1 4194560 100 0 0 0 5 6 0 0 20 0 3 0 4567 1000000 500";
+        let t = linux_start_from_stat(stat, 1_700_000_000).unwrap();
+        assert_eq!(t, std::time::UNIX_EPOCH + Duration::from_millis(1_700_000_000_000 + 45_670));
+        assert_eq!(linux_start_from_stat("garbage", 0), None);
+        assert_eq!(linux_start_from_stat("1 (x)", 0), None);
+    }
+
+    #[test]
+    fn windows_filetime_converts_to_unix_time() {
+        use windows_sys_portable::{filetime_to_system_time, FileTime};
+        // 2024-01-01T00:00:00.1234567Z = 133485408001234567 ticks of 100 ns since 1601.
+        let ticks: u64 = 133_485_408_001_234_567;
+        let t = filetime_to_system_time(FileTime { low: ticks as u32, high: (ticks >> 32) as u32 }).unwrap();
+        assert_eq!(t.duration_since(std::time::UNIX_EPOCH).unwrap(), Duration::new(1_704_067_200, 123_456_700));
+        // Before 1970: not representable as a start time we compare against.
+        assert_eq!(filetime_to_system_time(FileTime { low: 1, high: 0 }), None);
+    }
+
+    #[test]
+    fn macos_bsdinfo_start_converts_to_unix_time() {
+        let mut info = macos_sys_portable::ProcBsdInfo::default();
+        info.pbi_start_tvsec = 1_704_067_200;
+        info.pbi_start_tvusec = 250_000;
+        let t = macos_sys_portable::start_time(&info);
+        assert_eq!(t.duration_since(std::time::UNIX_EPOCH).unwrap(), Duration::new(1_704_067_200, 250_000_000));
+    }
 
     #[test]
     fn second_lock_in_process_is_refused_and_release_frees_it() {
@@ -252,7 +346,9 @@ mod tests {
     fn stale_lock_of_dead_process_is_reclaimed() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join(LOCK_FILE), b"").unwrap();
-        // pid_max on Linux is at most 2^22, so this pid cannot be alive.
+        // pid_max on Linux is at most 2^22 and macOS stays below 100000, so this pid cannot be
+        // alive (on Windows, which ignores a pid's two low bits, it would be 4194304: not in use
+        // on a CI runner).
         fs::write(dir.path().join(PID_FILE), b"4194305 deadbeef").unwrap();
         let _lock = DirLock::acquire(dir.path()).unwrap();
     }
@@ -277,9 +373,11 @@ mod tests {
     fn live_foreign_owner_blocks() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join(LOCK_FILE), b"").unwrap();
-        fs::write(dir.path().join(PID_FILE), b"1 sometoken").unwrap();
+        // A process that always runs: init/launchd (pid 1), or on Windows the System process (4).
+        let pid = if cfg!(windows) { 4 } else { 1 };
+        fs::write(dir.path().join(PID_FILE), format!("{pid} sometoken")).unwrap();
         match DirLock::acquire(dir.path()) {
-            Err(LockError::Locked(m)) => assert_eq!(m, "Storage is locked by another process (pid 1)"),
+            Err(LockError::Locked(m)) => assert_eq!(m, format!("Storage is locked by another process (pid {pid})")),
             other => panic!("expected lock error, got {other:?}"),
         }
     }

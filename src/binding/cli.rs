@@ -292,7 +292,17 @@ pub struct CliProgressOptions {
     pub progress: Option<String>,
 }
 
+/// Refuses a directory that holds no WAL storage but something else (a matter.js storage
+/// root, another driver's node directory), saying what it holds.
+fn check_wal_storage(env: &Env, dir: &str) -> Result<()> {
+    match inspect::not_wal_storage(Path::new(dir)) {
+        Some(message) => Err(storage_error(env, &message)),
+        None => Ok(()),
+    }
+}
+
 fn examine(env: &Env, dir: &str, options: Option<CliProgressOptions>) -> Result<Inspection> {
+    check_wal_storage(env, dir)?;
     let progress = options.and_then(|o| o.progress);
     with_stderr(progress.as_deref(), |p| inspect::examine(Path::new(dir), p))?.map_err(|e| storage_error(env, &e.to_string()))
 }
@@ -344,6 +354,7 @@ pub struct CliDump {
 pub fn dump_storage(env: Env, dir: String, options: Option<CliDumpOptions>) -> Result<CliDump> {
     let options = options.unwrap_or(CliDumpOptions { context: None, as_of: None, commit: None, json: None, progress: None });
     let context = check_context(&env, options.context.as_deref())?;
+    check_wal_storage(&env, &dir)?;
     let target = match (options.as_of, &options.commit) {
         (Some(_), Some(_)) => return Err(storage_error(&env, "Give either a time or a commit, not both")),
         (Some(t), None) => Target::Time(t),
@@ -392,6 +403,7 @@ pub struct CliLog {
 pub fn log_storage(env: Env, dir: String, options: Option<CliLogOptions>) -> Result<CliLog> {
     let options = options.unwrap_or(CliLogOptions { since: None, context: None, json: None, progress: None });
     let context = check_context(&env, options.context.as_deref())?;
+    check_wal_storage(&env, &dir)?;
     let json = options.json.unwrap_or(false);
     let mut lines = Vec::new();
     let summary = with_stderr(options.progress.as_deref(), |p| {
@@ -444,6 +456,7 @@ pub fn compact_storage(env: Env, dir: String, options: Option<CliCompactOptions>
         head_snapshot: options.head_snapshot.unwrap_or(true),
         compress_log: options.compress_log.unwrap_or(true),
     };
+    check_wal_storage(&env, &dir)?;
     let path = Path::new(&dir);
     let report = match with_stderr(options.progress.as_deref(), |p| inspect::compact(path, &settings, p))? {
         Ok(r) => r,

@@ -625,6 +625,9 @@ fn open_engine(dir: &Path, options: Options, take_lock: bool, notify: Notify) ->
     crate::fsutil::create_dir_all_durable(dir).map_err(|e| (Kind::Storage, format!("Cannot create storage directory {}: {e}", dir.display())))?;
     let dir_lock = if take_lock {
         Some(DirLock::acquire(dir).map_err(|e| match e {
+            // matter.js's message for a directory this process holds names no directory: add it,
+            // since the other open is somewhere else in this same program.
+            LockError::Locked(m) if m.ends_with("by this process") => (Kind::Lock, format!("{m}: {}", dir.display())),
             LockError::Locked(m) => (Kind::Lock, m),
             LockError::Io(e) => (Kind::Storage, format!("Cannot lock {}: {e}", dir.display())),
         })?)
