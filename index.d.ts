@@ -1,43 +1,34 @@
-// Types of the public API (index.js). The native classes it wraps are typed in
-// binding.d.ts, which `napi build` generates from the Rust sources.
+// Types of the public API (index.js, index.cjs; lib/api.cjs). They build on matter.js's own
+// types from `@matter/general` (an optional peer dependency, installed with every matter.js
+// app): the driver is a `StorageDriver`, its transactions `StorageDriver.Transaction`s, values
+// `SupportedStorageTypes`. index.d.cts is the same text for CommonJS importers (so that the
+// matter.js types it refers to are those of the build a CommonJS app loads); __test__/types
+// checks that the two stay identical.
 
-/** Any value matter.js stores (its `SupportedStorageTypes`). */
-export type StorageValue =
-    | string
-    | number
-    | boolean
-    | bigint
-    | Uint8Array
-    | null
-    | undefined
-    | StorageValue[]
-    | readonly StorageValue[]
-    | Map<StorageValue, StorageValue>
-    | { [key: string]: StorageValue };
+import type {
+    CloneableStorage,
+    DataNamespace,
+    DatafileRoot,
+    Directory,
+    Environment,
+    StorageDriver,
+    StorageService,
+    SupportedStorageTypes,
+} from "@matter/general";
 
 /** Position of a commit in the log: segment number and line offset within it. */
 export interface WalCommitId {
     segment: number;
     offset: number;
 }
-
-/** Base class of every error this driver raises (matter.js's class when `@matter/general` is installed). */
-export declare class StorageError extends Error {}
-/** Misuse of a transaction (reuse after commit/dispose, nesting). */
-export declare class StorageCommitError extends StorageError {}
-/** The storage directory is locked by another driver or process. */
-export declare class StorageLockError extends StorageError {}
+/** Any value matter.js stores: its `SupportedStorageTypes`. */
+export type StorageValue = SupportedStorageTypes;
+/** The error classes: matter.js's own (those of the build your app loaded). */
+export { StorageCommitError, StorageError, StorageLockError } from "@matter/general";
 
 /** The `path` of a matter.js `Directory`. */
 export interface DirectoryLike {
     readonly path: string;
-}
-
-/** A matter.js `DatafileRoot`: its directory is used and its lock taken in initialize/close. */
-export interface DatafileRootLike {
-    readonly directory: DirectoryLike;
-    readonly namespace?: string;
-    lock(): Promise<{ close(): Promise<void> }>;
 }
 
 /** Constructor options; every one is optional and defaults to {@link WalStorageDriver.defaults}. */
@@ -87,9 +78,7 @@ export interface WalStorageOptions {
 }
 
 /** The `driver.json` descriptor matter.js's StorageService passes to {@link WalStorageDriver.create}. */
-export interface WalStorageDescriptor {
-    kind: string;
-    type?: "kv" | "blob";
+export interface WalStorageDescriptor extends StorageDriver.Descriptor {
     maxSegmentSize?: number;
     fsync?: boolean;
     compressSnapshot?: boolean;
@@ -97,49 +86,51 @@ export interface WalStorageDescriptor {
     headSnapshot?: boolean;
 }
 
-/** The store as of one commit; queries are synchronous. */
+/** The store as of one commit, with matter.js's `WalSnapshot` surface; queries are synchronous. */
 export interface WalSnapshot {
     readonly commitId: WalCommitId;
     readonly ts: number;
     /** Context key ("a.b") → key → value. Built on each access. */
-    readonly data: Record<string, Record<string, StorageValue>>;
-    get(contexts: string[], key: string): StorageValue | undefined;
+    readonly data: Record<string, Record<string, SupportedStorageTypes>>;
+    get(contexts: string[], key: string): SupportedStorageTypes | undefined;
     keys(contexts: string[]): string[];
-    values(contexts: string[]): Record<string, StorageValue>;
+    values(contexts: string[]): Record<string, SupportedStorageTypes>;
     contexts(contexts: string[]): string[];
+    /** Writes this state as `<basename>.json[.gz]` (default "snapshot", gzipped) into `dir`. */
+    save(dir: Directory | DirectoryLike | string, options?: { compress?: boolean; basename?: string }): Promise<void>;
 }
 
 /** Buffered writes committed as one WAL line; reads see them over the committed state. */
-export declare class WalTransaction implements Disposable, AsyncDisposable {
+export declare class WalTransaction extends StorageDriver.Transaction {
     private constructor();
-    readonly committed: boolean;
-    readonly disposed: boolean;
+    override get committed(): boolean;
+    override get disposed(): boolean;
     /** Always true: a transaction exists only on an initialized driver. */
-    readonly initialized: true;
-    readonly type: "kv";
-    set(contexts: string[], values: Record<string, StorageValue>): void;
-    set(contexts: string[], key: string, value: StorageValue): void;
-    delete(contexts: string[], key: string): void;
-    clearAll(contexts: string[]): void;
-    get(contexts: string[], key: string): Promise<StorageValue | undefined>;
-    has(contexts: string[], key: string): Promise<boolean>;
-    keys(contexts: string[]): Promise<string[]>;
-    values(contexts: string[]): Promise<Record<string, StorageValue>>;
-    contexts(contexts: string[]): Promise<string[]>;
+    override get initialized(): true;
+    override set(contexts: readonly string[], values: Record<string, SupportedStorageTypes>): void;
+    override set(contexts: readonly string[], key: string, value: SupportedStorageTypes): void;
+    override delete(contexts: readonly string[], key: string): void;
+    override clearAll(contexts: readonly string[]): void;
+    /** Synchronous when this transaction's own ops decide the key (as matter.js's). */
+    override get(contexts: readonly string[], key: string): SupportedStorageTypes | undefined | Promise<SupportedStorageTypes | undefined>;
+    override has(contexts: readonly string[], key: string): boolean | Promise<boolean>;
+    override keys(contexts: readonly string[]): Promise<string[]>;
+    override values(contexts: readonly string[]): Promise<Record<string, SupportedStorageTypes>>;
+    override contexts(contexts: readonly string[]): Promise<string[]>;
     /** Writes all buffered ops as one commit; resolves when durable. */
-    commit(): Promise<void>;
+    override commit(): Promise<void>;
     /** Always throws StorageCommitError: transactions do not nest. */
-    begin(): never;
-    initialize(): never;
-    close(): never;
+    override begin(): never;
+    override initialize(): never;
+    override close(): never;
     /** @deprecated Always throws; use clearAll(). */
-    clear(): never;
-    [Symbol.dispose](): void;
-    [Symbol.asyncDispose](): Promise<void>;
+    override clear(): never;
+    override [Symbol.dispose](): void;
+    override [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** matter.js's write-ahead-log storage driver, implemented in Rust. */
-export declare class WalStorageDriver {
+/** matter.js's write-ahead-log storage driver, implemented in Rust: a matter.js `StorageDriver`. */
+export declare class WalStorageDriver extends StorageDriver implements CloneableStorage {
     static readonly id: "wal";
     /** matter.js's defaults (a frozen object). */
     static readonly defaults: Readonly<{
@@ -151,39 +142,39 @@ export declare class WalStorageDriver {
         compressLog: true;
         headSnapshot: true;
     }>;
-    /** Creates and initializes a driver, as matter.js's StorageService does. */
-    static create(namespace: DatafileRootLike | string, descriptor?: Partial<WalStorageDescriptor>): Promise<WalStorageDriver>;
+    /** Creates and initializes a driver, as matter.js's StorageService does (`registerDriver(WalStorageDriver)`). */
+    static create(namespace: DataNamespace | string, descriptor?: Partial<WalStorageDescriptor>): Promise<WalStorageDriver>;
 
-    constructor(namespace?: DatafileRootLike | string, options?: WalStorageOptions);
+    /** A matter.js `DatafileRoot` (its lock is taken) or a directory path (locked natively). */
+    constructor(namespace?: DatafileRoot | string, options?: WalStorageOptions);
 
-    readonly type: "kv";
     /** "wal", per instance as matter.js reads it (`StorageManager.driverId`, storage logs). */
-    readonly id: "wal";
-    readonly root: DatafileRootLike | undefined;
+    override get id(): "wal";
+    readonly root: DatafileRoot | undefined;
     /** The storage directory. */
     readonly path: string;
-    readonly initialized: boolean;
+    override readonly initialized: boolean;
     readonly writeCoalescingInterval: undefined;
 
-    initialize(): Promise<void>;
+    override initialize(): Promise<void>;
     /** Lets queued writes finish, writes the final snapshot, cleans, releases the lock. */
-    close(): Promise<void>;
+    override close(): Promise<void>;
 
-    get(contexts: string[], key: string): Promise<StorageValue | undefined>;
-    has(contexts: string[], key: string): Promise<boolean>;
-    keys(contexts: string[]): Promise<string[]>;
+    override get(contexts: readonly string[], key: string): Promise<SupportedStorageTypes | undefined>;
+    override has(contexts: readonly string[], key: string): Promise<boolean>;
+    override keys(contexts: readonly string[]): Promise<string[]>;
     /** A fresh copy of the context's values. */
-    values(contexts: string[]): Promise<Record<string, StorageValue>>;
+    override values(contexts: readonly string[]): Promise<Record<string, SupportedStorageTypes>>;
     /** Sub-context names directly below `contexts` (`[]` for the top level). */
-    contexts(contexts: string[]): Promise<string[]>;
-    set(contexts: string[], values: Record<string, StorageValue>): Promise<void>;
-    set(contexts: string[], key: string, value: StorageValue): Promise<void>;
-    delete(contexts: string[], key: string): Promise<void>;
+    override contexts(contexts: readonly string[]): Promise<string[]>;
+    override set(contexts: readonly string[], values: Record<string, SupportedStorageTypes>): Promise<void>;
+    override set(contexts: readonly string[], key: string, value: SupportedStorageTypes): Promise<void>;
+    override delete(contexts: readonly string[], key: string): Promise<void>;
     /** Removes the context and all its sub-contexts; `[]` removes everything. */
-    clearAll(contexts: string[]): Promise<void>;
+    override clearAll(contexts: readonly string[]): Promise<void>;
     /** @deprecated Always throws; use clearAll(). */
-    clear(): never;
-    begin(): Promise<WalTransaction>;
+    override clear(): never;
+    override begin(): Promise<WalTransaction>;
     /** The state as of `asOf` (ms since epoch); the current state when omitted. */
     snapshotAtTime(asOf?: number): Promise<WalSnapshot>;
     /** The state as of a commit; the current state when omitted. */
@@ -202,30 +193,15 @@ export type WalLogLevel = "error" | "warn" | "info" | "debug" | "trace" | "off";
  */
 export declare function setLogLevel(level: WalLogLevel): void;
 
-/** The parts of a matter.js `StorageService` that {@link registerWalDriver} uses. */
-export interface StorageServiceLike {
-    registerDriver(driver: unknown): void;
-    defaultDriver?: string;
-    configuredDriver?: string;
-}
-
-/** A matter.js `Environment` (anything with `get(StorageService)`). */
-export interface EnvironmentLike {
-    get(type: unknown): unknown;
-}
-
 /**
  * Registers this native driver with matter.js's StorageService under id "wal", replacing
  * matter.js's TypeScript WalStorageDriver. `target` is an Environment or a StorageService
  * (default: `Environment.default`); `{ select: true }` also makes "wal" the environment's
- * driver. Needs `@matter/general`. Returns the StorageService.
+ * driver. Returns the StorageService.
  */
-export declare function registerWalDriver<S extends StorageServiceLike = StorageServiceLike>(
-    target?: EnvironmentLike | S,
-    options?: { select?: boolean },
-): S;
+export declare function registerWalDriver(target?: Environment | StorageService, options?: { select?: boolean }): StorageService;
 
 /** Puts matter.js's own TypeScript WalStorageDriver back under id "wal". Returns the StorageService. */
-export declare function unregisterWalDriver<S extends StorageServiceLike = StorageServiceLike>(target?: EnvironmentLike | S): S;
+export declare function unregisterWalDriver(target?: Environment | StorageService): StorageService;
 
 export default WalStorageDriver;

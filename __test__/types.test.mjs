@@ -19,3 +19,10 @@ it("index.d.ts type-checks a typed usage of the whole public API (tsc --noEmit, 
     });
     assert.equal(r.status, 0, `tsc failed:\n${r.stdout}${r.stderr}`);
 });
+
+it("index.d.cts (the typings CommonJS importers get) is the same text as index.d.ts", () => {
+    const fs = createRequire(import.meta.url)("node:fs");
+    const esm = fs.readFileSync(path.join(ROOT, "index.d.ts"), "utf8");
+    const cjs = fs.readFileSync(path.join(ROOT, "index.d.cts"), "utf8");
+    assert.equal(cjs, esm, "copy index.d.ts over index.d.cts: they must not drift apart");
+});

@@ -11,8 +11,6 @@ import WalStorageDriverDefault, {
     unregisterWalDriver,
     WalStorageDriver,
     WalTransaction,
-    type DatafileRootLike,
-    type StorageServiceLike,
     type StorageValue,
     type WalCommitId,
     type WalLogLevel,
@@ -20,6 +18,7 @@ import WalStorageDriverDefault, {
     type WalStorageDescriptor,
     type WalStorageOptions,
 } from "matter-wal-native";
+import type { DatafileRoot, Environment, StorageDriver, StorageService, WalSnapshot as MatterWalSnapshot } from "@matter/general";
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 function assertType<T extends true>(_proof?: T): void {}
@@ -55,7 +54,7 @@ const unknownOption: WalStorageOptions = { syncEvery: 5 };
 
 const plain = new WalStorageDriver("/var/lib/node", options);
 const bare = new WalStorageDriver(undefined, { storageDir: "/var/lib/node" });
-declare const root: DatafileRootLike;
+declare const root: DatafileRoot;
 const onRoot = new WalStorageDriver(root);
 // @ts-expect-error a namespace is a path or a DatafileRoot
 new WalStorageDriver(42);
@@ -67,7 +66,14 @@ const createdFromPath: Promise<WalStorageDriver> = WalStorageDriver.create("/var
 const type: "kv" = plain.type;
 const path: string = plain.path;
 const initialized: boolean = plain.initialized;
-const rootOf: DatafileRootLike | undefined = onRoot.root;
+const rootOf: DatafileRoot | undefined = onRoot.root;
+
+// --- a matter.js StorageDriver, registrable as matter.js's own -------------------------------
+
+const asDriver: StorageDriver = new WalStorageDriver("/var/lib/node");
+declare const storageService: StorageService;
+storageService.registerDriver(WalStorageDriver);
+const asMatterSnapshot = async (driver: WalStorageDriver): Promise<MatterWalSnapshot> => driver.snapshotAtTime();
 const coalescing: undefined = plain.writeCoalescingInterval;
 
 // --- values --------------------------------------------------------------------------------
@@ -81,13 +87,9 @@ const values: StorageValue[] = [
     null,
     undefined,
     [1, "two", [3n]],
-    new Map<StorageValue, StorageValue>([[1n, new Map([["deep", [null]]])]]),
+    new Map<bigint, StorageValue>([[1n, new Map([["deep", [null]]])]]),
     { nested: { list: [{ bytes: new Uint8Array(0) }] } },
 ];
-// @ts-expect-error symbols cannot be stored
-const symbolValue: StorageValue = Symbol("x");
-// @ts-expect-error functions cannot be stored
-const functionValue: StorageValue = () => 1;
 
 async function driverApi(driver: WalStorageDriver): Promise<void> {
     await driver.initialize();
@@ -100,8 +102,6 @@ async function driverApi(driver: WalStorageDriver): Promise<void> {
     driver.set(["node0"], "label");
     // @ts-expect-error contexts are a string array
     driver.set("node0", "label", 1);
-    // @ts-expect-error values must be storable
-    driver.set(["node0"], { when: new Date() });
 
     const value: StorageValue | undefined = await driver.get(["node0", "fabric"], "label");
     const has: boolean = await driver.has(["node0", "fabric"], "label");
@@ -153,6 +153,7 @@ async function driverApi(driver: WalStorageDriver): Promise<void> {
     now.ts = 5;
     // @ts-expect-error a commit id has a segment and an offset
     driver.snapshotAtCommit({ segment: 1 });
+    await now.save("/var/backups/node", { compress: false, basename: "before-update" });
     void [ts, data, fromSnapshot, snapshotKeys, snapshotValues, snapshotContexts];
 
     const copy: WalStorageDriver = await driver.clone();
@@ -180,15 +181,16 @@ setLogLevel("off");
 // @ts-expect-error unknown level
 setLogLevel("verbose");
 
-declare const service: StorageServiceLike & { readonly marker: true };
-const registered: typeof service = registerWalDriver(service, { select: true });
-const viaEnvironment: StorageServiceLike = registerWalDriver({ get: (_type: unknown) => service });
-const restored: StorageServiceLike = unregisterWalDriver();
+declare const service: StorageService;
+declare const environment: Environment;
+const registered: StorageService = registerWalDriver(service, { select: true });
+const viaEnvironment: StorageService = registerWalDriver(environment);
+const restored: StorageService = unregisterWalDriver();
 // @ts-expect-error select is a boolean
 registerWalDriver(service, { select: "yes" });
 
 assertType<Equal<Awaited<ReturnType<WalStorageDriver["get"]>>, StorageValue | undefined>>();
-assertType<Equal<Parameters<WalStorageDriver["delete"]>, [contexts: string[], key: string]>>();
+assertType<Equal<Parameters<WalStorageDriver["delete"]>, [contexts: readonly string[], key: string]>>();
 
 export {
     sameClass,
@@ -209,8 +211,6 @@ export {
     rootOf,
     coalescing,
     values,
-    symbolValue,
-    functionValue,
     driverApi,
     classify,
     lockIsStorageError,
@@ -219,4 +219,6 @@ export {
     registered,
     viaEnvironment,
     restored,
+    asDriver,
+    asMatterSnapshot,
 };

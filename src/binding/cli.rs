@@ -106,7 +106,7 @@ fn with_stderr<T>(progress: Option<&str>, f: impl FnOnce(&mut dyn FnMut(&str)) -
 }
 
 fn storage_error(env: &Env, message: &str) -> Error {
-    errors::throw(env.raw(), Kind::Storage, message)
+    errors::throw(env.raw(), errors::Classes::default(), Kind::Storage, message)
 }
 
 fn check_context(env: &Env, context: Option<&str>) -> Result<String> {
@@ -460,7 +460,7 @@ pub fn compact_storage(env: Env, dir: String, options: Option<CliCompactOptions>
     let path = Path::new(&dir);
     let report = match with_stderr(options.progress.as_deref(), |p| inspect::compact(path, &settings, p))? {
         Ok(r) => r,
-        Err(CompactError::Locked(m)) => return Err(errors::throw(env.raw(), Kind::Lock, &m)),
+        Err(CompactError::Locked(m)) => return Err(errors::throw(env.raw(), errors::Classes::default(), Kind::Lock, &m)),
         Err(CompactError::Failed(m)) => return Err(storage_error(&env, &m)),
     };
     let text = inspect::render_compaction(path, &report);

@@ -2,7 +2,7 @@
 //! matter.js's `StorageError` classes when `@matter/general` is installed; without it they
 //! are `Error`s of the package's own classes of the same names.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::ptr;
 
 use napi::bindgen_prelude::*;
@@ -29,37 +29,45 @@ impl Kind {
     }
 }
 
+/// Which error classes a driver's errors are made of: the package can be loaded as CommonJS
+/// and as an ES module in one process, each bound to its own build of `@matter/general`, and
+/// an app's errors must be instances of the classes of the build it loaded. Each build
+/// registers its factory and hands the id to the drivers it creates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Classes(pub u32);
+
 thread_local! {
-    /// Reference to the factory function `(name, message) => Error`, per JS thread.
-    static FACTORY: Cell<sys::napi_ref> = const { Cell::new(ptr::null_mut()) };
+    /// References to the factories `(name, message) => Error` registered on this JS thread,
+    /// by `Classes` id. They live as long as the environment.
+    static FACTORIES: RefCell<Vec<sys::napi_ref>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Registers `(name, message) => Error`, used for every error this addon raises.
+/// Registers `(name, message) => Error` and returns the id drivers pass as `errorClasses`.
 #[napi]
-pub fn set_error_factory(env: Env, factory: Function<'_>) -> Result<()> {
+pub fn set_error_factory(env: Env, factory: Function<'_>) -> Result<u32> {
     let mut reference = ptr::null_mut();
-    // SAFETY: `factory` is a function handle of this call; one strong reference.
+    // SAFETY: `factory` is a function handle of this call; one strong reference, kept for
+    // the life of the environment.
     let status = unsafe { sys::napi_create_reference(env.raw(), factory.raw(), 1, &mut reference) };
     if status != sys::Status::napi_ok {
         return Err(Error::from_reason("cannot keep error factory"));
     }
-    let old = FACTORY.with(|f| f.replace(reference));
-    if !old.is_null() {
-        // SAFETY: the previous factory reference was created on this thread (thread-local)
-        // for this env and is deleted once, here.
-        unsafe { sys::napi_delete_reference(env.raw(), old) };
-    }
-    Ok(())
+    Ok(FACTORIES.with(|f| {
+        let mut all = f.borrow_mut();
+        all.push(reference);
+        (all.len() - 1) as u32
+    }))
 }
 
-/// Creates the JS error object.
-pub fn make(env: sys::napi_env, kind: Kind, message: &str) -> Res<sys::napi_value> {
+/// Creates the JS error object (a plain `Error` named after the class when no factory is
+/// registered under `classes`).
+pub fn make(env: sys::napi_env, classes: Classes, kind: Kind, message: &str) -> Res<sys::napi_value> {
     let name = js::create_string(env, kind.name())?;
     let msg = js::create_string(env, message)?;
-    let factory = FACTORY.with(|f| f.get());
+    let factory = FACTORIES.with(|f| f.borrow().get(classes.0 as usize).copied()).unwrap_or(ptr::null_mut());
     if !factory.is_null() {
         let mut func = ptr::null_mut();
-        // SAFETY: the factory reference belongs to this thread's env (thread-local).
+        // SAFETY: the factory reference was made on this thread for its env (thread-local).
         check!(unsafe { sys::napi_get_reference_value(env, factory, &mut func) });
         if !func.is_null() {
             let mut out = ptr::null_mut();
@@ -79,8 +87,8 @@ pub fn make(env: sys::napi_env, kind: Kind, message: &str) -> Res<sys::napi_valu
 }
 
 /// Throws a matter.js-style error; returns the napi error that tells napi-rs it is pending.
-pub fn throw(env: sys::napi_env, kind: Kind, message: &str) -> Error {
-    match make(env, kind, message) {
+pub fn throw(env: sys::napi_env, classes: Classes, kind: Kind, message: &str) -> Error {
+    match make(env, classes, kind, message) {
         Ok(err) => {
             // SAFETY: `err` is an error object of this env.
             unsafe { sys::napi_throw(env, err) };
@@ -91,9 +99,9 @@ pub fn throw(env: sys::napi_env, kind: Kind, message: &str) -> Error {
 }
 
 /// Maps a conversion failure to a thrown error.
-pub fn from_fail(env: sys::napi_env, fail: Fail) -> Error {
+pub fn from_fail(env: sys::napi_env, classes: Classes, fail: Fail) -> Error {
     match fail {
-        Fail::Invalid(msg) => throw(env, Kind::Storage, &msg),
+        Fail::Invalid(msg) => throw(env, classes, Kind::Storage, &msg),
         Fail::Napi(status) => {
             let mut pending = false;
             // SAFETY: queries this env's exception state.

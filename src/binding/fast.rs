@@ -1,9 +1,9 @@
 //! The read hot path without napi-rs's generic method machinery: plain Node-API callbacks
 //! bound to one driver (its state pointer is the callback data), taking the context key
 //! already validated and joined by `index.js`, so a `get` costs one native call and two
-//! string reads. Measured: napi-rs's `#[napi]` method path costs about 0.3 µs more per call
-//! (argument conversion through `Unknown`, `this` unwrapping), a third of a warm `get`.
+//! string reads.
 
+use std::cell::Cell;
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
@@ -16,8 +16,41 @@ use super::js::{self, check, Fail, Res};
 use super::Inner;
 use crate::jsstr::JsString;
 
-/// Reads `(contextKey, key)`; throws and returns `None` on bad input.
-fn args(env: sys::napi_env, info: sys::napi_callback_info, ctx: &mut JsString, key: &mut JsString) -> Option<*const Inner> {
+thread_local! {
+    /// Argument buffers reused by every call on this thread (taken out for the call, so a
+    /// call re-entered from JavaScript — a user's `Map.prototype.set` while a value is
+    /// built — simply starts with fresh ones).
+    static BUFFERS: Cell<Option<(JsString, JsString)>> = const { Cell::new(None) };
+}
+
+fn throw(env: sys::napi_env, inner: &Inner, msg: &str) {
+    if let Ok(err) = errors::make(env, inner.classes, Kind::Storage, msg) {
+        // SAFETY: `err` is an error object of this env; throwing makes it pending.
+        unsafe { sys::napi_throw(env, err) };
+    }
+}
+
+/// Turns a failed read into a pending exception (unless one is pending already).
+fn fail(env: sys::napi_env, inner: &Inner, f: Fail) -> sys::napi_value {
+    let mut pending = false;
+    // SAFETY: queries this env's exception state.
+    unsafe { sys::napi_is_exception_pending(env, &mut pending) };
+    if !pending {
+        match f {
+            Fail::Invalid(m) => throw(env, inner, &m),
+            Fail::Napi(status) => throw(env, inner, &format!("Cannot read value (Node-API status {status})")),
+        }
+    }
+    ptr::null_mut()
+}
+
+/// Runs `body(inner, contextKey, key)` for a `(contextKey, key)` call: reads the arguments,
+/// throws on bad ones, and turns a panic into a thrown error (no panic may unwind into Node).
+fn call(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+    body: impl FnOnce(&Inner, &JsString, &JsString) -> Res<sys::napi_value>,
+) -> sys::napi_value {
     let mut argv = [ptr::null_mut(); 2];
     let mut argc = 2usize;
     let mut data = ptr::null_mut();
@@ -25,92 +58,53 @@ fn args(env: sys::napi_env, info: sys::napi_callback_info, ctx: &mut JsString, k
     // function creation (`bind`).
     let status = unsafe { sys::napi_get_cb_info(env, info, &mut argc, argv.as_mut_ptr(), ptr::null_mut(), &mut data) };
     if status != sys::Status::napi_ok || data.is_null() {
-        return None;
+        return ptr::null_mut();
     }
-    match (js::read_string_into(env, argv[0], ctx), js::read_string_into(env, argv[1], key)) {
-        (Ok(true), Ok(true)) if crate::store::valid_context_key(ctx) => Some(data as *const Inner),
-        (Ok(true), Ok(true)) => {
-            throw(env, "Context must not contain empty segments or leading or trailing dots.");
-            None
+    // SAFETY: `data` is the `Arc<Inner>` pointer given to `bind`, kept alive by the
+    // function's finalizer, which releases it only when the function is collected (never
+    // during a call of it).
+    let inner: &Inner = unsafe { &*(data as *const Inner) };
+    let (mut ctx, mut key) = BUFFERS.with(Cell::take).unwrap_or_default();
+    let outcome = catch_unwind(AssertUnwindSafe(|| -> Res<sys::napi_value> {
+        match (js::read_string_into(env, argv[0], &mut ctx)?, js::read_string_into(env, argv[1], &mut key)?) {
+            (true, true) if crate::store::valid_context_key(&ctx) => body(inner, &ctx, &key),
+            (true, true) => Err(Fail::Invalid("Context must not contain empty segments or leading or trailing dots.".into())),
+            (false, _) => Err(Fail::Invalid("Contexts must be an array of strings".into())),
+            (_, false) => Err(Fail::Invalid("Key must be a string".into())),
         }
-        (Ok(false), _) => {
-            throw(env, "Contexts must be an array of strings");
-            None
-        }
-        (_, Ok(false)) => {
-            throw(env, "Key must be a string");
-            None
-        }
-        _ => None,
-    }
-}
-
-fn throw(env: sys::napi_env, msg: &str) {
-    if let Ok(err) = errors::make(env, Kind::Storage, msg) {
-        // SAFETY: `err` is an error object of this env; throwing makes it pending.
-        unsafe { sys::napi_throw(env, err) };
-    }
-}
-
-/// Turns a failed read into a pending exception (unless one is pending already).
-fn fail(env: sys::napi_env, f: Fail) -> sys::napi_value {
-    let mut pending = false;
-    // SAFETY: queries this env's exception state.
-    unsafe { sys::napi_is_exception_pending(env, &mut pending) };
-    if !pending {
-        match f {
-            Fail::Invalid(m) => throw(env, &m),
-            Fail::Napi(status) => throw(env, &format!("Cannot read value (Node-API status {status})")),
-        }
-    }
-    ptr::null_mut()
-}
-
-/// Runs a callback body, turning a panic into a thrown error: no panic may unwind into Node.
-fn guarded(env: sys::napi_env, body: impl FnOnce() -> Res<sys::napi_value>) -> sys::napi_value {
-    match catch_unwind(AssertUnwindSafe(body)) {
+    }));
+    BUFFERS.with(|b| b.set(Some((ctx, key))));
+    match outcome {
         Ok(Ok(v)) => v,
-        Ok(Err(f)) => fail(env, f),
-        Err(_) => fail(env, Fail::Invalid("Internal error in matter-wal-native (a bug; please report it)".into())),
+        Ok(Err(f)) => fail(env, inner, f),
+        Err(_) => fail(env, inner, Fail::Invalid("Internal error in matter-wal-native (a bug; please report it)".into())),
     }
 }
 
-extern "C" fn get_cb(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-    guarded(env, || {
-        let (mut ctx, mut key) = (JsString::new(), JsString::new());
-        let Some(inner) = args(env, info, &mut ctx, &mut key) else { return Ok(ptr::null_mut()) };
-        // SAFETY: `inner` is the `Arc<Inner>` pointer given to `bind`, kept alive by the
-        // function's finalizer (which releases it only when the function is collected).
-        let inner = unsafe { &*inner };
-        let Some(engine) = inner.engine_now() else {
-            throw(env, "WalStorageDriver is not initialized");
-            return Ok(ptr::null_mut());
-        };
-        match engine.read(|s| s.store.get(&ctx, &key).cloned()) {
-            Some(v) => inner.cache.get_or_build(env, &ctx, &key, &v, || super::to_js::to_js(env, v.bytes())),
-            None => {
-                inner.cache.forget(env, &ctx, &key);
+unsafe extern "C" fn get_cb(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    call(env, info, |inner, ctx, key| {
+        let found = inner.with_engine(|e| e.read(|s| s.store.get(ctx, key).cloned()));
+        match found {
+            None => Err(Fail::Invalid("WalStorageDriver is not initialized".into())),
+            Some(Some(v)) => inner.cache.get_or_build(env, ctx, key, &v, || super::to_js::to_js(env, v.bytes())),
+            Some(None) => {
+                inner.cache.forget(env, ctx, key);
                 js::undefined(env)
             }
         }
     })
 }
 
-extern "C" fn has_cb(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-    guarded(env, || {
-        let (mut ctx, mut key) = (JsString::new(), JsString::new());
-        let Some(inner) = args(env, info, &mut ctx, &mut key) else { return Ok(ptr::null_mut()) };
-        // SAFETY: as in `get_cb`.
-        let inner = unsafe { &*inner };
-        let Some(engine) = inner.engine_now() else {
-            throw(env, "WalStorageDriver is not initialized");
-            return Ok(ptr::null_mut());
-        };
-        js::boolean(env, engine.read(|s| s.store.get(&ctx, &key).is_some_and(|v| !v.is_undefined())))
+unsafe extern "C" fn has_cb(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
+    call(env, info, |inner, ctx, key| {
+        match inner.with_engine(|e| e.read(|s| s.store.get(ctx, key).is_some_and(|v| !v.is_undefined()))) {
+            None => Err(Fail::Invalid("WalStorageDriver is not initialized".into())),
+            Some(found) => js::boolean(env, found),
+        }
     })
 }
 
-extern "C" fn release(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+unsafe extern "C" fn release(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
     // SAFETY: `data` is the pointer `Arc::into_raw` produced in `bind` for this function;
     // the finalizer runs exactly once, so the count taken there is given back exactly once.
     drop(unsafe { Arc::from_raw(data as *const Inner) });
@@ -126,18 +120,19 @@ pub fn bind(env: sys::napi_env, inner: &Arc<Inner>) -> Res<sys::napi_value> {
         // SAFETY: `name` is NUL-terminated (length `usize::MAX` = "up to the NUL"); `data`
         // stays valid until `release` runs.
         let created = unsafe { sys::napi_create_function(env, name.as_ptr(), usize::MAX as isize, Some(cb), data, &mut f) };
-        if created != sys::Status::napi_ok {
-            release(env, data, ptr::null_mut());
-            return Err(Fail::Napi(created));
+        if created == sys::Status::napi_ok {
+            // SAFETY: `f` was just created; the finalizer releases `data` when it is collected.
+            let finalized = unsafe { sys::napi_add_finalizer(env, f, data, Some(release), ptr::null_mut(), ptr::null_mut()) };
+            if finalized == sys::Status::napi_ok {
+                // SAFETY: `obj` is the object created above, `name` NUL-terminated.
+                check!(unsafe { sys::napi_set_named_property(env, obj, name.as_ptr(), f) });
+                continue;
+            }
         }
-        // SAFETY: `f` was just created; the finalizer releases `data` when it is collected.
-        let finalizer = unsafe { sys::napi_add_finalizer(env, f, data, Some(release), ptr::null_mut(), ptr::null_mut()) };
-        if finalizer != sys::Status::napi_ok {
-            release(env, data, ptr::null_mut());
-            return Err(Fail::Napi(finalizer));
-        }
-        // SAFETY: `obj` is the object created above, `name` NUL-terminated.
-        check!(unsafe { sys::napi_set_named_property(env, obj, name.as_ptr(), f) });
+        // SAFETY: the function was not created or has no finalizer, so nothing else will
+        // release the count `into_raw` took.
+        unsafe { release(env, data, ptr::null_mut()) };
+        return Err(Fail::Napi(sys::Status::napi_generic_failure));
     }
     Ok(obj)
 }

@@ -33,7 +33,7 @@ use crate::jsstr::{JsStr, JsString};
 use crate::lock::{DirLock, LockError};
 use crate::store::{valid_context_key, StoreData};
 use dispatch::{Deferred, Dispatcher};
-use errors::Kind;
+use errors::{Classes, Kind};
 use js::{Fail, JsText, Res};
 
 /// A raw JS value handed back to napi-rs unchanged.
@@ -112,13 +112,6 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
-fn fail(env: &Env, f: Fail) -> Error {
-    errors::from_fail(env.raw(), f)
-}
-
-fn throw(env: &Env, kind: Kind, msg: &str) -> Error {
-    errors::throw(env.raw(), kind, msg)
-}
 
 /// Lifecycle of a driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +127,8 @@ pub(crate) struct Inner {
     dir: PathBuf,
     options: Options,
     take_lock: bool,
+    /// The error classes of the build of the package that created this driver.
+    classes: Classes,
     phase: Mutex<Phase>,
     engine: RwLock<Option<Arc<Engine>>>,
     /// This driver's own `matter.lock` (when it locks natively), released by its `close()`.
@@ -151,6 +146,14 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Inner {
+    fn throw(&self, env: &Env, kind: Kind, msg: &str) -> Error {
+        errors::throw(env.raw(), self.classes, kind, msg)
+    }
+
+    fn fail(&self, env: &Env, f: Fail) -> Error {
+        errors::from_fail(env.raw(), self.classes, f)
+    }
+
     fn phase(&self) -> Phase {
         *lock(&self.phase)
     }
@@ -159,48 +162,53 @@ impl Inner {
         *lock(&self.phase) = p;
     }
 
+    /// Runs `f` on the open engine, if any (a brief read lock, no reference count touched).
+    fn with_engine<R>(&self, f: impl FnOnce(&Engine) -> R) -> Option<R> {
+        self.engine.read().unwrap_or_else(|e| e.into_inner()).as_deref().map(f)
+    }
+
     /// The open engine, if any.
     fn engine_now(&self) -> Option<Arc<Engine>> {
         self.engine.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     fn engine(&self, env: &Env) -> Result<Arc<Engine>> {
-        self.engine_now().ok_or_else(|| throw(env, Kind::Storage, "WalStorageDriver is not initialized"))
+        self.engine_now().ok_or_else(|| self.throw(env, Kind::Storage, "WalStorageDriver is not initialized"))
     }
 
     fn value(&self, env: &Env, ctx: &JsStr, key: &JsStr, value: &Encoded) -> Result<sys::napi_value> {
         let raw = env.raw();
-        self.cache.get_or_build(raw, ctx, key, value, || to_js::to_js(raw, value.bytes())).map_err(|f| fail(env, f))
+        self.cache.get_or_build(raw, ctx, key, value, || to_js::to_js(raw, value.bytes())).map_err(|f| self.fail(env, f))
     }
 
     /// Queues one commit and returns the promise the writer settles.
     fn submit(&self, env: &Env, ops: Vec<Op>) -> Result<Raw> {
         match self.phase() {
             Phase::Open => {}
-            Phase::Closing => return Err(throw(env, Kind::Storage, "WalStorageDriver is closing")),
-            _ => return Err(throw(env, Kind::Storage, "WalStorageDriver is not initialized")),
+            Phase::Closing => return Err(self.throw(env, Kind::Storage, "WalStorageDriver is closing")),
+            _ => return Err(self.throw(env, Kind::Storage, "WalStorageDriver is not initialized")),
         }
         let engine = self.engine(env)?;
         let raw = env.raw();
         self.cache.forget_ops(raw, &ops);
-        let (deferred, promise) = dispatch::promise(raw).map_err(|f| fail(env, f))?;
+        let (deferred, promise) = dispatch::promise(raw).map_err(|f| self.fail(env, f))?;
         // Registered before submitting: the writer may settle it any moment after.
         lock(&self.pending).push_back(deferred);
         let outcome = engine.submit(ops);
         if let Ok(Submitted::Queued) = outcome {
-            dispatch::hold(raw).map_err(|f| fail(env, f))?;
+            dispatch::hold(raw).map_err(|f| self.fail(env, f))?;
             return Ok(Raw(promise));
         }
         let Some(deferred) = lock(&self.pending).pop_back() else {
-            return Err(throw(env, Kind::Storage, "WalStorageDriver lost a pending write (a bug; please report it)"));
+            return Err(self.throw(env, Kind::Storage, "WalStorageDriver lost a pending write (a bug; please report it)"));
         };
         match outcome {
             Ok(Submitted::Done(Ok(()))) => {
-                let undefined = js::undefined(raw).map_err(|f| fail(env, f))?;
+                let undefined = js::undefined(raw).map_err(|f| self.fail(env, f))?;
                 deferred.resolve(raw, undefined);
             }
             Ok(Submitted::Done(Err(e))) | Err(e) => {
-                let err = errors::make(raw, Kind::Storage, &e.to_string()).map_err(|f| fail(env, f))?;
+                let err = errors::make(raw, self.classes, Kind::Storage, &e.to_string()).map_err(|f| self.fail(env, f))?;
                 deferred.reject(raw, err);
             }
             Ok(Submitted::Queued) => {}
@@ -212,14 +220,15 @@ impl Inner {
 /// Runs `work` on the blocking pool and settles a promise with `finish` on the JS thread.
 fn run_async<T: Send + 'static>(
     env: &Env,
+    classes: Classes,
     work: impl FnOnce() -> std::result::Result<T, (Kind, String)> + Send + 'static,
     finish: impl FnOnce(sys::napi_env, std::result::Result<T, (Kind, String)>) -> std::result::Result<sys::napi_value, (Kind, String)>
         + Send
         + 'static,
 ) -> Result<Raw> {
     let raw = env.raw();
-    let (deferred, promise) = dispatch::promise(raw).map_err(|f| fail(env, f))?;
-    let dispatcher = dispatch::hold(raw).map_err(|f| fail(env, f))?;
+    let (deferred, promise) = dispatch::promise(raw).map_err(|f| errors::from_fail(raw, classes, f))?;
+    let dispatcher = dispatch::hold(raw).map_err(|f| errors::from_fail(raw, classes, f))?;
     let span = tracing::Span::current();
     runtime().spawn_blocking(move || {
         let result = span.in_scope(work);
@@ -227,7 +236,7 @@ fn run_async<T: Send + 'static>(
             match finish(env, result) {
                 Ok(v) => deferred.resolve(env, v),
                 Err((kind, msg)) => {
-                    if let Ok(err) = errors::make(env, kind, &msg) {
+                    if let Ok(err) = errors::make(env, classes, kind, &msg) {
                         deferred.reject(env, err);
                     }
                 }
@@ -256,20 +265,20 @@ fn storage_err(e: EngineError) -> (Kind, String) {
 }
 
 /// A context key from `index.js` (already validated and joined there; checked again).
-fn context_key(env: &Env, key: JsText) -> Result<JsString> {
+fn context_key(inner: &Inner, env: &Env, key: JsText) -> Result<JsString> {
     if !valid_context_key(&key.0) {
-        return Err(throw(env, Kind::Storage, "Context must not contain empty segments or leading or trailing dots."));
+        return Err(inner.throw(env, Kind::Storage, "Context must not contain empty segments or leading or trailing dots."));
     }
     Ok(key.0)
 }
 
 /// The op of `set(contexts, …)`: `json` is `{"values":<record>}` as `index.js` encoded it.
-fn upd_op(env: &Env, ctx: JsString, json: &str) -> Result<Op> {
+fn upd_op(inner: &Inner, env: &Env, ctx: JsString, json: &str) -> Result<Op> {
     let record = json.strip_prefix("{\"values\":").and_then(|r| r.strip_suffix('}')).filter(|r| r.starts_with('{'));
     let Some(record) = record else {
-        return Err(throw(env, Kind::Storage, "set() needs a string key or a record of values"));
+        return Err(inner.throw(env, Kind::Storage, "set() needs a string key or a record of values"));
     };
-    upd_from_json(ctx, record).map_err(|e| throw(env, Kind::Storage, &e.to_string()))
+    upd_from_json(ctx, record).map_err(|e| inner.throw(env, Kind::Storage, &e.to_string()))
 }
 
 fn js_context_values(env: sys::napi_env, store: &StoreData, ctx: &JsStr) -> Res<sys::napi_value> {
@@ -303,11 +312,13 @@ pub struct NativeOptions {
     pub head_snapshot: Option<bool>,
     /// Take `matter.lock` natively (false when a matter.js `DatafileRoot` holds the lock).
     pub lock: Option<bool>,
+    /// Id from `setErrorFactory`: the error classes this driver's errors are made of.
+    pub error_classes: Option<u32>,
 }
 
-fn duration_ms(env: &Env, name: &str, ms: f64) -> Result<Duration> {
+fn duration_ms(env: &Env, classes: Classes, name: &str, ms: f64) -> Result<Duration> {
     if !ms.is_finite() || ms < 0.0 {
-        return Err(throw(env, Kind::Storage, &format!("{name} must be a non-negative number of milliseconds")));
+        return Err(errors::throw(env.raw(), classes, Kind::Storage, &format!("{name} must be a non-negative number of milliseconds")));
     }
     Ok(Duration::from_secs_f64(ms.max(1.0) / 1000.0))
 }
@@ -324,10 +335,11 @@ impl NativeWal {
     pub fn new(env: Env, dir: String, options: Option<NativeOptions>) -> Result<Self> {
         let mut o = Options::default();
         let mut take_lock = true;
+        let classes = Classes(options.as_ref().and_then(|n| n.error_classes).unwrap_or(0));
         if let Some(n) = options {
             if let Some(v) = n.max_segment_size {
                 if !(v.is_finite() && v > 0.0) {
-                    return Err(throw(&env, Kind::Storage, "maxSegmentSize must be a positive number"));
+                    return Err(errors::throw(env.raw(), classes, Kind::Storage, "maxSegmentSize must be a positive number"));
                 }
                 o.max_segment_size = v as u64;
             }
@@ -335,10 +347,10 @@ impl NativeWal {
                 o.fsync = v;
             }
             if let Some(v) = n.snapshot_interval {
-                o.snapshot_interval = duration_ms(&env, "snapshotInterval", v)?;
+                o.snapshot_interval = duration_ms(&env, classes, "snapshotInterval", v)?;
             }
             if let Some(v) = n.clean_interval {
-                o.clean_interval = Some(duration_ms(&env, "cleanInterval", v)?);
+                o.clean_interval = Some(duration_ms(&env, classes, "cleanInterval", v)?);
             }
             if let Some(v) = n.compress_snapshot {
                 o.compress_snapshot = v;
@@ -358,6 +370,7 @@ impl NativeWal {
                 dir: PathBuf::from(dir),
                 options: o,
                 take_lock,
+                classes,
                 phase: Mutex::new(Phase::Closed),
                 engine: RwLock::new(None),
                 lock: Mutex::new(None),
@@ -375,7 +388,7 @@ impl NativeWal {
     /// `{ get(contextKey, key), has(contextKey, key) }`: the read hot path (see `fast.rs`).
     #[napi(ts_return_type = "{ get(contextKey: string, key: string): unknown; has(contextKey: string, key: string): boolean }")]
     pub fn fast_reads(&self, env: Env) -> Result<Raw> {
-        fast::bind(env.raw(), &self.inner).map(Raw).map_err(|f| fail(&env, f))
+        fast::bind(env.raw(), &self.inner).map(Raw).map_err(|f| self.inner.fail(&env, f))
     }
 
     #[napi(getter)]
@@ -390,7 +403,7 @@ impl NativeWal {
         {
             let mut phase = lock(&self.inner.phase);
             if *phase != Phase::Closed {
-                return Err(throw(&env, Kind::Storage, "WalStorageDriver already initialized"));
+                return Err(self.inner.throw(&env, Kind::Storage, "WalStorageDriver already initialized"));
             }
             *phase = Phase::Opening;
         }
@@ -398,16 +411,17 @@ impl NativeWal {
             Ok(d) => d,
             Err(f) => {
                 self.inner.set_phase(Phase::Closed);
-                return Err(fail(&env, f));
+                return Err(self.inner.fail(&env, f));
             }
         };
-        let notify = batch_notifier(dispatcher, self.inner.pending.clone());
+        let notify = batch_notifier(dispatcher, self.inner.classes, self.inner.pending.clone());
         let inner = self.inner.clone();
         let inner_done = self.inner.clone();
         let span = logging::driver_span();
         let _entered = span.enter();
         run_async(
             &env,
+            self.inner.classes,
             move || open_engine(&inner.dir, inner.options.clone(), inner.take_lock, notify),
             move |env, result| match result {
                 Ok((engine, dir_lock)) => {
@@ -433,7 +447,7 @@ impl NativeWal {
             let mut phase = lock(&self.inner.phase);
             if *phase != Phase::Open {
                 drop(phase);
-                return run_async(&env, || Ok(()), settle(|env, ()| js::undefined(env)));
+                return run_async(&env, self.inner.classes, || Ok(()), settle(|env, ()| js::undefined(env)));
             }
             *phase = Phase::Closing;
             self.inner.engine_now()
@@ -441,6 +455,7 @@ impl NativeWal {
         let inner = self.inner.clone();
         run_async(
             &env,
+            self.inner.classes,
             move || {
                 let result = engine.as_ref().map(|e| e.close()).unwrap_or(Ok(()));
                 drop(engine);
@@ -464,40 +479,40 @@ impl NativeWal {
     #[napi(ts_return_type = "unknown")]
     pub fn get(&self, env: Env, contexts: JsText, key: JsText) -> Result<Raw> {
         let engine = self.inner.engine(&env)?;
-        let ctx = context_key(&env, contexts)?;
+        let ctx = context_key(&self.inner, &env, contexts)?;
         match engine.read(|s| s.store.get(&ctx, &key.0).cloned()) {
             Some(value) => self.inner.value(&env, &ctx, &key.0, &value).map(Raw),
-            None => js::undefined(env.raw()).map(Raw).map_err(|f| fail(&env, f)),
+            None => js::undefined(env.raw()).map(Raw).map_err(|f| self.inner.fail(&env, f)),
         }
     }
 
     #[napi]
     pub fn has(&self, env: Env, contexts: JsText, key: JsText) -> Result<bool> {
         let engine = self.inner.engine(&env)?;
-        let ctx = context_key(&env, contexts)?;
+        let ctx = context_key(&self.inner, &env, contexts)?;
         Ok(engine.read(|s| s.store.get(&ctx, &key.0).is_some_and(|v| !v.is_undefined())))
     }
 
     #[napi(ts_return_type = "string[]")]
     pub fn keys(&self, env: Env, contexts: JsText) -> Result<Raw> {
         let engine = self.inner.engine(&env)?;
-        let ctx = context_key(&env, contexts)?;
+        let ctx = context_key(&self.inner, &env, contexts)?;
         let keys = engine.read(|s| s.store.keys(&ctx));
-        js::string_array(env.raw(), &keys).map(Raw).map_err(|f| fail(&env, f))
+        js::string_array(env.raw(), &keys).map(Raw).map_err(|f| self.inner.fail(&env, f))
     }
 
     #[napi(ts_return_type = "Record<string, unknown>")]
     pub fn values(&self, env: Env, contexts: JsText) -> Result<Raw> {
         let engine = self.inner.engine(&env)?;
-        let ctx = context_key(&env, contexts)?;
+        let ctx = context_key(&self.inner, &env, contexts)?;
         let entries: Vec<(Arc<JsStr>, Encoded)> = engine.read(|s| {
             s.store.context(&ctx).map(|c| c.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
         });
         let raw = env.raw();
-        let obj = js::object(raw).map_err(|f| fail(&env, f))?;
+        let obj = js::object(raw).map_err(|f| self.inner.fail(&env, f))?;
         for (k, v) in &entries {
             let js = self.inner.value(&env, &ctx, k, v)?;
-            js::set_property(raw, obj, k, js).map_err(|f| fail(&env, f))?;
+            js::set_property(raw, obj, k, js).map_err(|f| self.inner.fail(&env, f))?;
         }
         Ok(Raw(obj))
     }
@@ -505,31 +520,31 @@ impl NativeWal {
     #[napi(ts_return_type = "string[]")]
     pub fn contexts(&self, env: Env, contexts: JsText) -> Result<Raw> {
         let engine = self.inner.engine(&env)?;
-        let ctx = context_key(&env, contexts)?;
+        let ctx = context_key(&self.inner, &env, contexts)?;
         let found = engine.read(|s| s.store.sub_contexts(&ctx));
-        js::string_array(env.raw(), &found).map(Raw).map_err(|f| fail(&env, f))
+        js::string_array(env.raw(), &found).map(Raw).map_err(|f| self.inner.fail(&env, f))
     }
 
     /// `json` is `{"values":<record>}` as `index.js` encoded it with matter.js's `toJson`.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn set(&self, env: Env, contexts: JsText, json: JsonText) -> Result<Raw> {
         self.inner.engine(&env)?;
-        let ctx = context_key(&env, contexts)?;
-        let op = upd_op(&env, ctx, &json.0)?;
+        let ctx = context_key(&self.inner, &env, contexts)?;
+        let op = upd_op(&self.inner, &env, ctx, &json.0)?;
         self.inner.submit(&env, vec![op])
     }
 
     #[napi(ts_return_type = "Promise<void>")]
     pub fn delete(&self, env: Env, contexts: JsText, key: JsText) -> Result<Raw> {
         self.inner.engine(&env)?;
-        let ctx = context_key(&env, contexts)?;
+        let ctx = context_key(&self.inner, &env, contexts)?;
         self.inner.submit(&env, vec![Op::Del { key: ctx, values: Some(vec![key.0]) }])
     }
 
     #[napi(ts_return_type = "Promise<void>")]
     pub fn clear_all(&self, env: Env, contexts: JsText) -> Result<Raw> {
         self.inner.engine(&env)?;
-        let ctx = context_key(&env, contexts)?;
+        let ctx = context_key(&self.inner, &env, contexts)?;
         self.inner.submit(&env, vec![Op::Del { key: ctx, values: None }])
     }
 
@@ -543,14 +558,16 @@ impl NativeWal {
     #[napi(ts_return_type = "Promise<NativeSnapshot>")]
     pub fn snapshot_at_time(&self, env: Env, as_of: Option<f64>) -> Result<Raw> {
         let engine = self.inner.engine(&env)?;
+        let classes = self.inner.classes;
         if let Some(t) = as_of {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as f64).unwrap_or(0.0);
             if t > now {
-                return Err(throw(&env, Kind::Storage, "Timestamp is in the future"));
+                return Err(self.inner.throw(&env, Kind::Storage, "Timestamp is in the future"));
             }
         }
         run_async(
             &env,
+            self.inner.classes,
             move || {
                 let stop = move |_id: CommitId, ts: f64| as_of.is_some_and(|a| ts > a);
                 let check = move |base: f64| match as_of {
@@ -559,7 +576,7 @@ impl NativeWal {
                 };
                 engine.reconstruct(Some(&stop), Some(&check)).map_err(storage_err)
             },
-            settle(snapshot_to_js),
+            settle(move |env, snap| snapshot_to_js(env, classes, snap)),
         )
     }
 
@@ -567,17 +584,19 @@ impl NativeWal {
     #[napi(ts_return_type = "Promise<NativeSnapshot>")]
     pub fn snapshot_at_commit(&self, env: Env, segment: Option<f64>, offset: Option<f64>) -> Result<Raw> {
         let engine = self.inner.engine(&env)?;
+        let classes = self.inner.classes;
         let target = match (segment, offset) {
             (Some(s), Some(o)) => Some((s, o)),
             _ => None,
         };
         run_async(
             &env,
+            self.inner.classes,
             move || {
                 let stop = move |id: CommitId, _ts: f64| target.is_some_and(|(s, o)| (id.segment as f64, id.offset as f64) > (s, o));
                 engine.reconstruct(Some(&stop), None).map_err(storage_err)
             },
-            settle(snapshot_to_js),
+            settle(move |env, snap| snapshot_to_js(env, classes, snap)),
         )
     }
 
@@ -589,6 +608,7 @@ impl NativeWal {
         let dir = self.inner.dir.clone();
         run_async(
             &env,
+            self.inner.classes,
             move || {
                 engine.snapshot_now().map_err(storage_err)?;
                 let target = std::env::temp_dir().join(format!("matter-wal-clone-{:016x}", rand::random::<u64>()));
@@ -638,7 +658,7 @@ fn open_engine(dir: &Path, options: Options, take_lock: bool, notify: Notify) ->
     Ok((engine, dir_lock))
 }
 
-fn batch_notifier(dispatcher: Dispatcher, pending: Arc<Mutex<VecDeque<Deferred>>>) -> Notify {
+fn batch_notifier(dispatcher: Dispatcher, classes: Classes, pending: Arc<Mutex<VecDeque<Deferred>>>) -> Notify {
     Arc::new(move |batch: BatchResult| {
         let pending = pending.clone();
         dispatcher.run(move |env| {
@@ -658,7 +678,7 @@ fn batch_notifier(dispatcher: Dispatcher, pending: Arc<Mutex<VecDeque<Deferred>>
                 }
                 Err(e) => {
                     for d in settled {
-                        if let Ok(err) = errors::make(env, Kind::Storage, &e.to_string()) {
+                        if let Ok(err) = errors::make(env, classes, Kind::Storage, &e.to_string()) {
                             d.reject(env, err);
                         }
                     }
@@ -669,8 +689,8 @@ fn batch_notifier(dispatcher: Dispatcher, pending: Arc<Mutex<VecDeque<Deferred>>
     })
 }
 
-fn snapshot_to_js(env: sys::napi_env, snap: crate::snapshot::Snapshot) -> Res<sys::napi_value> {
-    let native = NativeSnapshot { commit_id: snap.commit_id, ts: snap.ts, data: snap.data };
+fn snapshot_to_js(env: sys::napi_env, classes: Classes, snap: crate::snapshot::Snapshot) -> Res<sys::napi_value> {
+    let native = NativeSnapshot { classes, commit_id: snap.commit_id, ts: snap.ts, data: snap.data };
     // SAFETY: `env` is the live environment of the JS thread running this dispatcher job.
     unsafe { ToNapiValue::to_napi_value(env, native) }.map_err(|_| Fail::Napi(sys::Status::napi_generic_failure))
 }
@@ -689,10 +709,10 @@ pub struct NativeTransaction {
 impl NativeTransaction {
     fn assert_active(&self, env: &Env) -> Result<()> {
         if self.disposed {
-            return Err(throw(env, Kind::Commit, "Transaction is disposed"));
+            return Err(self.inner.throw(env, Kind::Commit, "Transaction is disposed"));
         }
         if self.committed {
-            return Err(throw(env, Kind::Commit, "Transaction is already committed"));
+            return Err(self.inner.throw(env, Kind::Commit, "Transaction is already committed"));
         }
         Ok(())
     }
@@ -717,8 +737,8 @@ impl NativeTransaction {
     #[napi]
     pub fn set(&mut self, env: Env, contexts: JsText, json: JsonText) -> Result<()> {
         self.assert_active(&env)?;
-        let ctx = context_key(&env, contexts)?;
-        let op = upd_op(&env, ctx, &json.0)?;
+        let ctx = context_key(&self.inner, &env, contexts)?;
+        let op = upd_op(&self.inner, &env, ctx, &json.0)?;
         self.ops.push(op);
         Ok(())
     }
@@ -726,7 +746,7 @@ impl NativeTransaction {
     #[napi]
     pub fn delete(&mut self, env: Env, contexts: JsText, key: JsText) -> Result<()> {
         self.assert_active(&env)?;
-        let ctx = context_key(&env, contexts)?;
+        let ctx = context_key(&self.inner, &env, contexts)?;
         self.ops.push(Op::Del { key: ctx, values: Some(vec![key.0]) });
         Ok(())
     }
@@ -734,14 +754,14 @@ impl NativeTransaction {
     #[napi]
     pub fn clear_all(&mut self, env: Env, contexts: JsText) -> Result<()> {
         self.assert_active(&env)?;
-        let ctx = context_key(&env, contexts)?;
+        let ctx = context_key(&self.inner, &env, contexts)?;
         self.ops.push(Op::Del { key: ctx, values: None });
         Ok(())
     }
 
     #[napi(ts_return_type = "unknown")]
     pub fn get(&self, env: Env, contexts: JsText, key: JsText) -> Result<Raw> {
-        let ctx = context_key(&env, contexts)?;
+        let ctx = context_key(&self.inner, &env, contexts)?;
         let store = self.view(&env)?;
         let raw = env.raw();
         match store.get(&ctx, &key.0) {
@@ -749,38 +769,38 @@ impl NativeTransaction {
             None => js::undefined(raw),
         }
         .map(Raw)
-        .map_err(|f| fail(&env, f))
+        .map_err(|f| self.inner.fail(&env, f))
     }
 
     #[napi]
     pub fn has(&self, env: Env, contexts: JsText, key: JsText) -> Result<bool> {
-        let ctx = context_key(&env, contexts)?;
+        let ctx = context_key(&self.inner, &env, contexts)?;
         Ok(self.view(&env)?.get(&ctx, &key.0).is_some_and(|v| !v.is_undefined()))
     }
 
     #[napi(ts_return_type = "string[]")]
     pub fn keys(&self, env: Env, contexts: JsText) -> Result<Raw> {
-        let ctx = context_key(&env, contexts)?;
-        js::string_array(env.raw(), &self.view(&env)?.keys(&ctx)).map(Raw).map_err(|f| fail(&env, f))
+        let ctx = context_key(&self.inner, &env, contexts)?;
+        js::string_array(env.raw(), &self.view(&env)?.keys(&ctx)).map(Raw).map_err(|f| self.inner.fail(&env, f))
     }
 
     #[napi(ts_return_type = "Record<string, unknown>")]
     pub fn values(&self, env: Env, contexts: JsText) -> Result<Raw> {
-        let ctx = context_key(&env, contexts)?;
-        js_context_values(env.raw(), &self.view(&env)?, &ctx).map(Raw).map_err(|f| fail(&env, f))
+        let ctx = context_key(&self.inner, &env, contexts)?;
+        js_context_values(env.raw(), &self.view(&env)?, &ctx).map(Raw).map_err(|f| self.inner.fail(&env, f))
     }
 
     #[napi(ts_return_type = "string[]")]
     pub fn contexts(&self, env: Env, contexts: JsText) -> Result<Raw> {
-        let ctx = context_key(&env, contexts)?;
-        js::string_array(env.raw(), &self.view(&env)?.sub_contexts(&ctx)).map(Raw).map_err(|f| fail(&env, f))
+        let ctx = context_key(&self.inner, &env, contexts)?;
+        js::string_array(env.raw(), &self.view(&env)?.sub_contexts(&ctx)).map(Raw).map_err(|f| self.inner.fail(&env, f))
     }
 
     /// What the buffered ops alone say about `key`: `[value]` when an op of this
     /// transaction decides it (matter.js then answers synchronously), `null` otherwise.
     #[napi(ts_return_type = "[unknown] | null")]
     pub fn buffered(&self, env: Env, contexts: JsText, key: JsText) -> Result<Raw> {
-        let ctx = context_key(&env, contexts)?;
+        let ctx = context_key(&self.inner, &env, contexts)?;
         let key = key.0;
         let decided: Option<Option<&Encoded>> = self.ops.iter().rev().find_map(|op| match op {
             Op::Upd { key: k, values, .. } if *k == ctx => values.iter().rev().find(|(name, _)| *name == key).map(|(_, v)| Some(v)),
@@ -802,7 +822,7 @@ impl NativeTransaction {
             js::check!(unsafe { sys::napi_set_element(raw, arr, 0, js) });
             Ok(arr)
         };
-        build().map(Raw).map_err(|f| fail(&env, f))
+        build().map(Raw).map_err(|f| self.inner.fail(&env, f))
     }
 
     /// Writes all buffered ops as one commit.
@@ -812,7 +832,7 @@ impl NativeTransaction {
         self.committed = true;
         let ops = std::mem::take(&mut self.ops);
         if ops.is_empty() {
-            return run_async(&env, || Ok(()), settle(|env, ()| js::undefined(env)));
+            return run_async(&env, self.inner.classes, || Ok(()), settle(|env, ()| js::undefined(env)));
         }
         self.inner.submit(&env, ops)
     }
@@ -832,6 +852,7 @@ impl NativeTransaction {
 /// The state as of one commit, queried synchronously.
 #[napi]
 pub struct NativeSnapshot {
+    classes: Classes,
     commit_id: CommitId,
     ts: f64,
     data: StoreData,
@@ -841,7 +862,7 @@ pub struct NativeSnapshot {
 impl NativeSnapshot {
     #[napi(getter, ts_return_type = "{ segment: number; offset: number }")]
     pub fn commit_id(&self, env: Env) -> Result<Raw> {
-        js_commit_id(env.raw(), self.commit_id).map(Raw).map_err(|f| fail(&env, f))
+        js_commit_id(env.raw(), self.commit_id).map(Raw).map_err(|f| errors::from_fail(env.raw(), self.classes, f))
     }
 
     #[napi(getter)]
@@ -860,7 +881,7 @@ impl NativeSnapshot {
             }
             Ok(obj)
         };
-        build().map(Raw).map_err(|f| fail(&env, f))
+        build().map(Raw).map_err(|f| errors::from_fail(env.raw(), self.classes, f))
     }
 
     #[napi(ts_return_type = "unknown")]
@@ -871,21 +892,40 @@ impl NativeSnapshot {
             None => js::undefined(raw),
         }
         .map(Raw)
-        .map_err(|f| fail(&env, f))
+        .map_err(|f| errors::from_fail(env.raw(), self.classes, f))
     }
 
     #[napi(ts_return_type = "string[]")]
     pub fn keys(&self, env: Env, contexts: JsText) -> Result<Raw> {
-        js::string_array(env.raw(), &self.data.keys(&contexts.0)).map(Raw).map_err(|f| fail(&env, f))
+        js::string_array(env.raw(), &self.data.keys(&contexts.0)).map(Raw).map_err(|f| errors::from_fail(env.raw(), self.classes, f))
     }
 
     #[napi(ts_return_type = "Record<string, unknown>")]
     pub fn values(&self, env: Env, contexts: JsText) -> Result<Raw> {
-        js_context_values(env.raw(), &self.data, &contexts.0).map(Raw).map_err(|f| fail(&env, f))
+        js_context_values(env.raw(), &self.data, &contexts.0).map(Raw).map_err(|f| errors::from_fail(env.raw(), self.classes, f))
     }
 
     #[napi(ts_return_type = "string[]")]
     pub fn contexts(&self, env: Env, contexts: JsText) -> Result<Raw> {
-        js::string_array(env.raw(), &self.data.sub_contexts(&contexts.0)).map(Raw).map_err(|f| fail(&env, f))
+        js::string_array(env.raw(), &self.data.sub_contexts(&contexts.0)).map(Raw).map_err(|f| errors::from_fail(env.raw(), self.classes, f))
+    }
+    /// Writes this state as `<basename>.json[.gz]` into `dir` (temp file, fsync, rename, as
+    /// the driver's own snapshots).
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn save(&self, env: Env, dir: String, compress: bool, basename: String) -> Result<Raw> {
+        if basename.is_empty() || basename.contains(['/', '\\']) {
+            return Err(errors::throw(env.raw(), self.classes, Kind::Storage, &format!("Invalid snapshot basename {basename:?}")));
+        }
+        let (id, ts, data) = (self.commit_id, self.ts, self.data.clone());
+        run_async(
+            &env,
+            self.classes,
+            move || {
+                let dir = PathBuf::from(dir);
+                crate::snapshot::save(&dir, &basename, compress, id, ts, &data)
+                    .map_err(|e| (Kind::Storage, format!("Cannot save snapshot in {}: {e}", dir.display())))
+            },
+            settle(|env, ()| js::undefined(env)),
+        )
     }
 }
