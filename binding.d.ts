@@ -18,6 +18,11 @@ export declare class NativeSnapshot {
   keys(contexts: JsText): string[]
   values(contexts: JsText): Record<string, unknown>
   contexts(contexts: JsText): string[]
+  /**
+   * Writes this state as `<basename>.json[.gz]` into `dir` (temp file, fsync, rename, as
+   * the driver's own snapshots).
+   */
+  save(dir: string, compress: boolean, basename: string): Promise<void>
 }
 
 /**
@@ -278,10 +283,12 @@ export interface NativeOptions {
   headSnapshot?: boolean
   /** Take `matter.lock` natively (false when a matter.js `DatafileRoot` holds the lock). */
   lock?: boolean
+  /** Id from `setErrorFactory`: the error classes this driver's errors are made of. */
+  errorClasses?: number
 }
 
-/** Registers `(name, message) => Error`, used for every error this addon raises. */
-export declare function setErrorFactory(factory: (arg?: unknown) => unknown): void
+/** Registers `(name, message) => Error` and returns the id drivers pass as `errorClasses`. */
+export declare function setErrorFactory(factory: (arg?: unknown) => unknown): number
 
 /** Sets the most verbose level forwarded to JavaScript ("error", "warn", "info", "debug", "trace", "off"). */
 export declare function setLogLevel(level: string): void

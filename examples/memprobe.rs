@@ -36,7 +36,7 @@ fn main() {
     let dir = std::env::args().nth(1).expect("DIR");
     // SAFETY: mallinfo2 takes no arguments and returns its counters by value (glibc >= 2.33).
     let before = unsafe { mallinfo2() };
-    let engine = matter_wal_native::driver::Engine::open(std::path::Path::new(&dir), Default::default(), Arc::new(|_| {})).unwrap();
+    let engine = matter_wal_native::Engine::open(std::path::Path::new(&dir), Default::default(), Arc::new(|_| {})).unwrap();
     // SAFETY: as above.
     let after = unsafe { mallinfo2() };
     let (keys, contexts) = engine.read(|s| (s.store.key_count(), s.store.context_count()));

@@ -56,21 +56,21 @@ fn main() {
         let copy = std::env::temp_dir().join(format!("openprobe-{}-{i}", std::process::id()));
         copy_dir(&dir, &copy).expect("copy of DIR");
         let (c0, t) = (cpu(), Instant::now());
-        let engine = matter_wal_native::driver::Engine::open(&copy, Default::default(), std::sync::Arc::new(|_| {})).unwrap();
+        let engine = matter_wal_native::Engine::open(&copy, Default::default(), std::sync::Arc::new(|_| {})).unwrap();
         println!("Engine::open {:?} (cpu {})", t.elapsed(), cpu_delta(c0, cpu()));
         std::mem::forget(engine);
     }
     for _ in 0..3 {
         let c0 = cpu();
         let t = Instant::now();
-        let snap = matter_wal_native::snapshot::load(&dir, "snapshot").unwrap();
+        let snap = matter_wal_native::load_snapshot(&dir, "snapshot").unwrap();
         let t_snap = t.elapsed();
         let c1 = cpu();
         let after = snap.as_ref().map(|s| s.commit_id);
         let mut store = snap.map(|s| s.data).unwrap_or_default();
         let t = Instant::now();
         let mut n = 0;
-        matter_wal_native::reader::read_commits(&dir.join("wal"), after, |c| {
+        matter_wal_native::read_commits(&dir.join("wal"), after, |c| {
             store.apply(&c.commit.ops);
             n += 1;
             true
@@ -79,7 +79,7 @@ fn main() {
         let t_wal = t.elapsed();
         let c2 = cpu();
         let t = Instant::now();
-        let w = matter_wal_native::writer::SegmentWriter::open(&dir.join("wal"), 16 << 20, false).unwrap();
+        let w = matter_wal_native::SegmentWriter::open(&dir.join("wal"), 16 << 20, false).unwrap();
         let t_writer = t.elapsed();
         println!(
             "snapshot {t_snap:?} (cpu {}), replay {n} commits {t_wal:?} (cpu {}), writer open {t_writer:?} (segment {})",

@@ -12,19 +12,19 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::cleaner::{self, HeadSnapshot};
-use crate::commit::{
+use crate::log::cleaner::{self, HeadSnapshot};
+use crate::log::commit::{
     compressed_segment_filename, deserialize_commit, parse_segment_filename, segment_filename, serialize_commit, CommitId, Op,
     MAX_SEGMENT_LINES,
 };
-use crate::compress::compress_rotated;
-use crate::jsstr::JsStr;
-use crate::json_write::{write_js_string, write_number};
+use crate::log::compress::compress_rotated;
+use crate::codec::jsstr::JsStr;
+use crate::codec::to_json::{write_js_string, write_number};
 use crate::lock::{self, DirLock, LockError, LockHolder};
-use crate::reader::{list_segments, read_commits, read_segment_bytes, scan_segments, segment_lines};
+use crate::log::reader::{list_segments, read_commits, read_segment_bytes, scan_segments, segment_lines};
 use crate::snapshot;
 use crate::store::StoreData;
-use crate::value::{array_index, Value};
+use crate::codec::value::{array_index, Value};
 
 /// Called with a short description whenever a step of a long run starts.
 pub type Progress<'a> = &'a mut dyn FnMut(&str);
@@ -153,11 +153,6 @@ impl Inspection {
     pub fn last_ts(&self) -> Option<f64> {
         self.segments.iter().filter_map(|s| s.last_ts).reduce(f64::max)
     }
-
-    /// True when a live process holds the lock.
-    pub fn live_lock(&self) -> bool {
-        self.lock.as_ref().is_some_and(|l| l.stale.is_none())
-    }
 }
 
 fn not_a_dir(dir: &Path) -> io::Error {
@@ -271,7 +266,7 @@ pub fn examine(dir: &Path, progress: Progress) -> io::Result<Inspection> {
         };
         let mut bytes = bytes;
         if !gz && Some(seg) == last_segment {
-            if let Some(cut) = crate::reader::zeroed_tail(&bytes) {
+            if let Some(cut) = crate::log::reader::zeroed_tail(&bytes) {
                 let offset = memchr::memchr_iter(b'\n', &bytes[..cut]).count() as u32;
                 problems.push(Problem {
                     severity: Severity::Error,
@@ -1469,7 +1464,7 @@ pub fn render_compaction(dir: &Path, r: &CompactReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encoded::Encoded;
+    use crate::codec::stored::Encoded;
     use crate::lock::{LOCK_FILE, PID_FILE};
 
     fn upd(key: &str, k: &str, v: Value) -> Op {
@@ -1503,7 +1498,7 @@ mod tests {
     #[test]
     fn renders_values_readably() {
         let mut s = String::new();
-        let obj = crate::value::JsObject::from_ordered(vec![
+        let obj = crate::codec::value::JsObject::from_ordered(vec![
             ("a".into(), Value::BigInt("12".into())),
             ("with space".into(), Value::Bytes(vec![1, 0xab])),
             ("m".into(), Value::Map(vec![(Value::Number(1.0), Value::String("x\"y".into()))])),
@@ -1575,7 +1570,7 @@ mod tests {
         let ins = examine(d, &mut quiet()).unwrap();
         assert_eq!(ins.errors(), 0, "{:?}", ins.problems);
         assert_eq!(ins.problems[0].kind, "in-progress");
-        assert!(ins.live_lock());
+        assert!(ins.lock.as_ref().is_some_and(|l| l.stale.is_none()), "a live process holds the lock");
     }
 
     #[test]

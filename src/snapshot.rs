@@ -9,14 +9,14 @@ use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
-use crate::commit::CommitId;
+use crate::log::commit::CommitId;
 use crate::fsutil;
-use crate::jsstr::JsStr;
-use crate::json_read::{parse_plain, revive, JsonError};
-use crate::encoded::{write_pretty, Cursor, Encoded, Scanned};
-use crate::json_write::{write_js_string, write_number};
+use crate::codec::jsstr::JsStr;
+use crate::codec::from_json::{parse_plain, revive, JsonError};
+use crate::codec::stored::{write_pretty, Cursor, Encoded, Scanned};
+use crate::codec::to_json::{write_js_string, write_number};
 use crate::store::{Context, StoreData};
-use crate::value::Value;
+use crate::codec::value::Value;
 
 /// The store as of one commit.
 #[derive(Clone)]
@@ -203,7 +203,7 @@ fn fast_decode(text: &[u8]) -> Option<Snapshot> {
     } else {
         let chunk = contexts.len().div_ceil(threads).max(1);
         let parts: Vec<Option<Vec<Context>>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = contexts.chunks(chunk).map(|c| crate::spawn_scoped(scope, move || decode_chunk(c))).collect();
+            let handles: Vec<_> = contexts.chunks(chunk).map(|c| crate::threads::spawn_scoped(scope, move || decode_chunk(c))).collect();
             handles.into_iter().map(|h| h.join().ok().flatten()).collect()
         });
         let mut all = Vec::with_capacity(contexts.len());
@@ -347,7 +347,7 @@ pub fn load(dir: &Path, basename: &str) -> Result<Option<Snapshot>, LoadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::commit::Op;
+    use crate::log::commit::Op;
 
     fn store() -> StoreData {
         let mut s = StoreData::default();
@@ -463,8 +463,8 @@ mod peek_tests {
 #[cfg(test)]
 mod fast_equals_full {
     use super::{encode, fast_decode, full_decode};
-    use crate::json_write::{write_js_string, write_value, write_value_pretty};
-    use crate::jsstr::JsString;
+    use crate::codec::to_json::{write_js_string, write_value, write_value_pretty};
+    use crate::codec::jsstr::JsString;
     use crate::test_values::{any_key, any_value};
     use proptest::prelude::*;
 

@@ -5,10 +5,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::commit::Op;
-use crate::encoded::Encoded;
-use crate::jsstr::{JsStr, JsString};
-use crate::value::array_index;
+use crate::log::commit::Op;
+use crate::codec::stored::Encoded;
+use crate::codec::jsstr::{JsStr, JsString};
+use crate::codec::value::array_index;
 
 /// Where a key sorts: canonical array-index keys first (ascending), then every other key in
 /// the order it was first inserted — JavaScript's own-property order for plain objects.
@@ -332,7 +332,7 @@ impl StoreData {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::value::Value;
+    use crate::codec::value::Value;
 
     fn upd(key: &str, pairs: &[(&str, f64)]) -> Op {
         Op::upd(key, pairs.iter().map(|(k, v)| (JsString::from(*k), Encoded::from_value(&Value::Number(*v)))).collect())

@@ -3,8 +3,8 @@
 
 use proptest::prelude::*;
 
-use crate::jsstr::{JsStr, JsString};
-use crate::value::{JsObject, Value};
+use crate::codec::jsstr::{JsStr, JsString};
+use crate::codec::value::{JsObject, Value};
 
 const MARKER_PREFIX: &str = "{\"__object__\":\"";
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 
-use matter_wal_native::driver::{Engine, Options};
+use matter_wal_native::{Engine, Options};
 
 fn cases(default: u32) -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(default);
@@ -106,7 +106,7 @@ proptest! {
         }
         let options = Options { fsync: false, ..Options::default() };
         if let Ok(engine) = Engine::open(dir.path(), options, Arc::new(|_| {})) {
-            let op = matter_wal_native::commit::Op::Del { key: "x".into(), values: None };
+            let op = matter_wal_native::Op::Del { key: "x".into(), values: None };
             let _ = engine.submit(vec![op]);
             let _ = engine.close();
         }

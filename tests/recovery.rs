@@ -9,9 +9,9 @@ use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::time::Duration;
 
-use matter_wal_native::commit::Op;
-use matter_wal_native::driver::{BatchResult, Engine, EngineError, Options, Submitted};
-use matter_wal_native::value::Value;
+use matter_wal_native::Op;
+use matter_wal_native::{BatchResult, Engine, EngineError, Options, Submitted};
+use matter_wal_native::Value;
 
 struct Open {
     engine: Engine,
@@ -31,7 +31,7 @@ fn open(dir: &Path, options: Options) -> Result<Open, EngineError> {
 
 impl Open {
     fn set(&self, key: &str, value: f64) -> Result<(), EngineError> {
-        let op = Op::upd("ctx", vec![(key.into(), matter_wal_native::encoded::Encoded::from_value(&Value::Number(value)))]);
+        let op = Op::upd("ctx", vec![(key.into(), matter_wal_native::Encoded::from_value(&Value::Number(value)))]);
         match self.engine.submit(vec![op])? {
             Submitted::Done(r) => r,
             Submitted::Queued => {

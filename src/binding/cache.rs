@@ -21,9 +21,9 @@ use std::thread::ThreadId;
 use napi::sys;
 
 use super::js::{check, Res};
-use crate::commit::Op;
-use crate::encoded::Encoded;
-use crate::jsstr::{JsStr, JsString};
+use crate::log::commit::Op;
+use crate::codec::stored::Encoded;
+use crate::codec::jsstr::{JsStr, JsString};
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 

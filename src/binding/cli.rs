@@ -15,7 +15,7 @@ use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata, Subscriber};
 
 use super::errors::{self, Kind};
-use crate::commit::CommitId;
+use crate::log::commit::CommitId;
 use crate::inspect::{self, CompactError, Inspection, SnapshotState, Target};
 
 // ---------------------------------------------------------------------------------------
@@ -363,7 +363,7 @@ pub fn dump_storage(env: Env, dir: String, options: Option<CliDumpOptions>) -> R
     };
     let state = with_stderr(options.progress.as_deref(), |p| inspect::state_at(Path::new(&dir), target, p))?
         .map_err(|e| storage_error(&env, &e))?;
-    let data = inspect::filter_context(&state.data, crate::jsstr::JsStr::new(&context));
+    let data = inspect::filter_context(&state.data, crate::codec::jsstr::JsStr::new(&context));
     let text = inspect::render_state(&state, &data, options.json.unwrap_or(false));
     Ok(CliDump {
         commit_id: state.commit_id.map(Into::into),

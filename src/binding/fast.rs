@@ -14,7 +14,7 @@ use napi::sys;
 use super::errors::{self, Kind};
 use super::js::{self, check, Fail, Res};
 use super::Inner;
-use crate::jsstr::JsString;
+use crate::codec::jsstr::JsString;
 
 thread_local! {
     /// Argument buffers reused by every call on this thread (taken out for the call, so a

@@ -12,7 +12,7 @@ use std::ptr;
 use napi::bindgen_prelude::{FromNapiValue, TypeName, ValidateNapiValue, ValueType};
 use napi::sys;
 
-use crate::jsstr::{JsStr, JsString};
+use crate::codec::jsstr::{JsStr, JsString};
 
 /// Returns `Err(Fail::Napi(status))` from the enclosing function unless `status` is ok.
 /// The caller writes the `unsafe` block around the Node-API call (with its `SAFETY:` proof).

@@ -26,10 +26,10 @@ use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
 
-use crate::commit::{upd_from_json, CommitId, Op};
-use crate::driver::{BatchResult, Engine, EngineError, Notify, Options, Submitted};
-use crate::encoded::Encoded;
-use crate::jsstr::{JsStr, JsString};
+use crate::log::commit::{upd_from_json, CommitId, Op};
+use crate::engine::{BatchResult, Engine, EngineError, Notify, Options, Submitted};
+use crate::codec::stored::Encoded;
+use crate::codec::jsstr::{JsStr, JsString};
 use crate::lock::{DirLock, LockError};
 use crate::store::{valid_context_key, StoreData};
 use dispatch::{Deferred, Dispatcher};
@@ -105,7 +105,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .max_blocking_threads(16)
-            .thread_stack_size(crate::ENGINE_THREAD_STACK)
+            .thread_stack_size(crate::threads::ENGINE_THREAD_STACK)
             .thread_name("wal-io")
             .build()
             .expect("tokio runtime")

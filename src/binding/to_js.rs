@@ -1,5 +1,5 @@
 //! JavaScript values from stored ones. One pass over the canonical JSON bytes of an
-//! [`Encoded`](crate::encoded::Encoded) builds the JS value directly (no value tree), reviving
+//! [`Encoded`](crate::codec::stored::Encoded) builds the JS value directly (no value tree), reviving
 //! markers as matter.js's `fromJson` does: bigint, `Uint8Array`, `Map`, `undefined` and the
 //! legacy `Interval` (NaN). Containers are walked with an explicit stack, so any depth the
 //! store accepts is safe on the JS thread; only `Map` markers nest a call (their text is
@@ -10,9 +10,9 @@ use std::ptr;
 use napi::sys;
 
 use super::js::{self, check, Fail, Res};
-use crate::jsstr::{JsStr, JsString};
-use crate::json_read::parse_plain;
-use crate::value::Value;
+use crate::codec::jsstr::{JsStr, JsString};
+use crate::codec::from_json::parse_plain;
+use crate::codec::value::Value;
 
 /// What a stored value's string starts with when it is a marker (after unescaping).
 const MARKER_PREFIX: &[u8] = br#"{"__object__":""#;

@@ -9,11 +9,11 @@ use std::io::Write;
 use std::path::Path;
 
 use flate2::{write::GzEncoder, Compression};
-use matter_wal_native::commit::{deserialize_commit, serialize_commit, CommitId};
-use matter_wal_native::json_read::parse_value;
-use matter_wal_native::reader::{read_commits, segment_lines};
-use matter_wal_native::snapshot;
-use matter_wal_native::writer::SegmentWriter;
+use matter_wal_native::{deserialize_commit, serialize_commit, CommitId};
+use matter_wal_native::parse_value;
+use matter_wal_native::{read_commits, segment_lines};
+use matter_wal_native::{decode_snapshot, encode_snapshot, load_snapshot};
+use matter_wal_native::SegmentWriter;
 
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
@@ -79,19 +79,19 @@ fn read_all(wal: &Path) {
 /// bytes, and the raw bytes as a bogus gzip) and `head.json`. What decodes re-encodes to a
 /// snapshot that decodes to the same content.
 pub fn snapshot_loader(data: &[u8]) {
-    if let Ok(s) = snapshot::decode(data) {
-        let text = snapshot::encode(s.commit_id, s.ts, &s.data);
-        let again = snapshot::decode(&text).unwrap_or_else(|e| panic!("our own snapshot does not decode: {e}"));
+    if let Ok(s) = decode_snapshot(data) {
+        let text = encode_snapshot(s.commit_id, s.ts, &s.data);
+        let again = decode_snapshot(&text).unwrap_or_else(|e| panic!("our own snapshot does not decode: {e}"));
         assert_eq!(again.commit_id, s.commit_id);
         assert_eq!(again.data.key_count(), s.data.key_count());
-        assert_eq!(snapshot::encode(again.commit_id, again.ts, &again.data), text, "snapshot encoding is not stable");
+        assert_eq!(encode_snapshot(again.commit_id, again.ts, &again.data), text, "snapshot encoding is not stable");
     }
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("snapshot.json"), data).unwrap();
-    let _ = snapshot::load(dir.path(), "snapshot");
+    let _ = load_snapshot(dir.path(), "snapshot");
     fs::remove_file(dir.path().join("snapshot.json")).unwrap();
     fs::write(dir.path().join("snapshot.json.gz"), gzip(data)).unwrap();
-    let _ = snapshot::load(dir.path(), "snapshot");
+    let _ = load_snapshot(dir.path(), "snapshot");
     fs::write(dir.path().join("head.json.gz"), data).unwrap();
-    let _ = snapshot::load(dir.path(), "head");
+    let _ = load_snapshot(dir.path(), "head");
 }

@@ -15,9 +15,9 @@
 
 use std::sync::Arc;
 
-use crate::json_read::{parse_value, JsonError, MAX_DEPTH};
-use crate::json_write::{write_number, write_value};
-use crate::value::{array_index, Value};
+use crate::codec::from_json::{parse_value, JsonError, MAX_DEPTH};
+use crate::codec::to_json::{write_number, write_value};
+use crate::codec::value::{array_index, Value};
 
 /// `toJson(undefined)`.
 const UNDEFINED: &[u8] = br#""{\"__object__\":\"Undefined\"}""#;
@@ -86,13 +86,7 @@ impl Encoded {
         // hundreds of thousands of values leaves no trail of freed buffers between them.
         let fast = SCRATCH.with_borrow_mut(|out| {
             out.clear();
-            let mut s = Scanner { s: raw, i: 0, out, canonical: true, keys: Vec::new(), utf8_known };
-            s.ws();
-            let valid = s.value().is_ok() && {
-                s.ws();
-                s.i == raw.len()
-            };
-            (valid && s.canonical).then(|| Encoded(Arc::from(&out[..])))
+matches!(scan(raw, out, utf8_known), Ok(true)).then(|| Encoded(Arc::from(&out[..])))
         });
         if let Some(e) = fast {
             return Ok(e);
@@ -107,12 +101,8 @@ impl Encoded {
 /// Copies `input` to `out` without insignificant whitespace, validating it as JSON.
 /// `Ok(true)`: the copy is exactly `toJson(fromJson(input))`. `Ok(false)`: valid, but
 /// needs the full decoder. `Err`: not JSON (or nested beyond `MAX_DEPTH`).
-pub fn compact_canonical(input: &[u8], out: &mut Vec<u8>) -> Result<bool, ()> {
-    scan(input, out)
-}
-
-fn scan(input: &[u8], out: &mut Vec<u8>) -> Result<bool, ()> {
-    let mut s = Scanner { s: input, i: 0, out, canonical: true, keys: Vec::new(), utf8_known: false };
+fn scan(input: &[u8], out: &mut Vec<u8>, utf8_known: bool) -> Result<bool, ()> {
+    let mut s = Scanner { s: input, i: 0, out, canonical: true, keys: Vec::new(), utf8_known };
     s.ws();
     s.value()?;
     s.ws();
@@ -464,8 +454,12 @@ pub fn write_pretty(out: &mut Vec<u8>, compact: &[u8], level: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::json_write::write_value_pretty;
-    use crate::value::JsObject;
+    use crate::codec::to_json::write_value_pretty;
+    use crate::codec::value::JsObject;
+
+    fn compact_canonical(input: &[u8], out: &mut Vec<u8>) -> Result<bool, ()> {
+        scan(input, out, false)
+    }
 
     fn canon(text: &str) -> (Result<bool, ()>, String) {
         let mut out = Vec::new();

@@ -6,9 +6,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use crate::commit::{deserialize_commit, segment_filename, CommitId, MAX_SEGMENT_LINES};
+use crate::log::commit::{deserialize_commit, segment_filename, CommitId, MAX_SEGMENT_LINES};
 use crate::fsutil::{create_dir_all_durable, sync_dir};
-use crate::reader::{scan_segments, zeroed_tail};
+use crate::log::reader::{scan_segments, zeroed_tail};
 
 pub struct SegmentWriter {
     wal_dir: PathBuf,
@@ -235,7 +235,7 @@ impl SegmentWriter {
 fn repair_torn_gzip(wal_dir: &Path, segment: u32) -> io::Result<()> {
     use flate2::{read::MultiGzDecoder, write::GzEncoder, Compression};
     use std::io::Read;
-    let name = crate::commit::compressed_segment_filename(segment);
+    let name = crate::log::commit::compressed_segment_filename(segment);
     let path = wal_dir.join(&name);
     let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
     let mut bytes = Vec::new();
@@ -334,7 +334,7 @@ fn torn_tail(bytes: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reader::segment_lines;
+    use crate::log::reader::segment_lines;
 
     fn line(n: usize) -> Vec<u8> {
         format!("{{\"ts\":{n},\"ops\":[]}}").into_bytes()
@@ -449,12 +449,12 @@ mod tests {
         }
         let bytes = gz.finish().unwrap();
         fs::write(dir.path().join("00000001.jsonl.gz"), &bytes[..bytes.len() / 2]).unwrap();
-        let before = crate::reader::read_segment(dir.path(), 1, true).unwrap().1;
+        let before = crate::log::reader::read_segment(dir.path(), 1, true).unwrap().1;
         let mut w = SegmentWriter::open(dir.path(), 1 << 20, true).unwrap();
         let ids = w.append(&[line(2)], &mut no_rotate()).unwrap();
         assert_eq!(ids, vec![CommitId { segment: 2, offset: 0 }]);
         // Rewritten as a whole gzip of its complete lines: readable now that it is not the newest.
-        let after = crate::reader::read_segment_bytes(dir.path(), 1).unwrap().1;
+        let after = crate::log::reader::read_segment_bytes(dir.path(), 1).unwrap().1;
         assert!(after.ends_with(b"\n") && before.starts_with(&after) && !after.is_empty());
         assert!(segment_lines(&after).all(|(_, l)| deserialize_commit(l).is_ok()), "whole lines only");
         assert!(!dir.path().join("00000001.jsonl.gz.tmp").exists());

@@ -10,9 +10,9 @@ use std::path::Path;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
-use crate::commit::{compressed_segment_filename, segment_filename};
+use crate::log::commit::{compressed_segment_filename, segment_filename};
 use crate::fsutil::{remove_if_exists, sync_dir};
-use crate::reader::scan_segments;
+use crate::log::reader::scan_segments;
 
 /// Compresses every plain segment except `active`. Failures are per segment: logged and
 /// left for the next pass, since the plain file is still a valid segment. All gzips of a
@@ -76,7 +76,7 @@ fn compress_one(wal_dir: &Path, seg: u32) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reader::read_segment_bytes;
+    use crate::log::reader::read_segment_bytes;
 
     #[test]
     fn compresses_all_but_the_active_segment() {

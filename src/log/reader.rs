@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
 
-use crate::commit::{compressed_segment_filename, deserialize_commit, parse_segment_filename, segment_filename, Commit, CommitId};
+use crate::log::commit::{compressed_segment_filename, deserialize_commit, parse_segment_filename, segment_filename, Commit, CommitId};
 
 /// Segment numbers present in `wal_dir` (either form), ascending. A missing directory is empty.
 pub fn list_segments(wal_dir: &Path) -> io::Result<Vec<u32>> {
@@ -182,7 +182,7 @@ pub fn read_commits(wal_dir: &Path, after: Option<CommitId>, mut each: impl FnMu
     Ok(())
 }
 
-fn parse_parallel(lines: &[(u32, &[u8])]) -> Vec<(u32, Result<Commit, crate::commit::CommitError>)> {
+fn parse_parallel(lines: &[(u32, &[u8])]) -> Vec<(u32, Result<Commit, crate::log::commit::CommitError>)> {
     let parse = |chunk: &[(u32, &[u8])]| chunk.iter().map(|(o, l)| (*o, deserialize_commit(l))).collect::<Vec<_>>();
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let total: usize = lines.iter().map(|(_, l)| l.len()).sum();
@@ -191,7 +191,7 @@ fn parse_parallel(lines: &[(u32, &[u8])]) -> Vec<(u32, Result<Commit, crate::com
     }
     let chunk = lines.len().div_ceil(threads);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = lines.chunks(chunk).map(|c| crate::spawn_scoped(scope, move || parse(c))).collect();
+        let handles: Vec<_> = lines.chunks(chunk).map(|c| crate::threads::spawn_scoped(scope, move || parse(c))).collect();
         handles.into_iter().flat_map(|h| h.join().expect("parser thread")).collect()
     })
 }

@@ -5,9 +5,9 @@
 use std::io;
 use std::path::Path;
 
-use crate::commit::{compressed_segment_filename, segment_filename, CommitId};
+use crate::log::commit::{compressed_segment_filename, segment_filename, CommitId};
 use crate::fsutil::{remove_if_exists, sync_dir};
-use crate::reader::{read_commits, scan_segments};
+use crate::log::reader::{read_commits, scan_segments};
 use crate::snapshot;
 
 /// Head-snapshot settings: where it lives and whether it is gzipped.
@@ -74,9 +74,9 @@ fn build_head(wal_dir: &Path, snapshot_id: CommitId, head: &HeadSnapshot<'_>) ->
 mod tests {
     use super::*;
     use std::fs;
-    use crate::commit::{serialize_commit, Op};
-    use crate::encoded::Encoded;
-    use crate::value::Value;
+    use crate::log::commit::{serialize_commit, Op};
+    use crate::codec::stored::Encoded;
+    use crate::codec::value::Value;
 
     fn line(ts: f64, key: &str, n: f64) -> Vec<u8> {
         let mut out = Vec::new();

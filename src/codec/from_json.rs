@@ -24,9 +24,9 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
 
-use crate::jsstr::{JsStr, JsString};
-use crate::json_write::{integral_f64_to_decimal, is_js_whitespace, js_to_string, BigDec};
-use crate::value::{array_index, JsObject, Value};
+use crate::codec::jsstr::{JsStr, JsString};
+use crate::codec::ecma::{integral_f64_to_decimal, is_js_whitespace, js_to_string, BigDec};
+use crate::codec::value::{array_index, JsObject, Value};
 
 /// Deepest nesting of arrays and objects accepted in one JSON text. matter.js's `toJson`
 /// cannot write more than a few thousand levels with Node's default stack (its
@@ -908,7 +908,7 @@ fn map_key_id(k: &Value) -> Option<MapKeyId<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::json_write::{write_value, write_value_pretty};
+    use crate::codec::to_json::{write_value, write_value_pretty};
     use proptest::prelude::*;
 
     fn s(x: &str) -> Value {
@@ -963,13 +963,13 @@ mod tests {
 
     /// Runs `f` on a thread with the engine threads' stack size (deep inputs recurse).
     fn on_engine_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-        std::thread::Builder::new().stack_size(crate::ENGINE_THREAD_STACK).spawn(f).unwrap().join().unwrap()
+        std::thread::Builder::new().stack_size(crate::threads::ENGINE_THREAD_STACK).spawn(f).unwrap().join().unwrap()
     }
 
     #[test]
     fn matches_node_from_json_table() {
         // Produced by matter.js's real fromJson: tests/fixtures/from-json-table.mjs.
-        const TABLE: &str = include_str!("../tests/fixtures/from-json-table.jsonl");
+        const TABLE: &str = include_str!("../../tests/fixtures/from-json-table.jsonl");
         let failures = on_engine_stack(|| {
             let mut failures = Vec::new();
             for line in TABLE.lines().filter(|l| !l.is_empty()) {
@@ -1116,10 +1116,10 @@ mod tests {
         let mut text = String::from("1");
         for _ in 0..(MAX_MARKER_NESTING + 1) {
             let mut quoted = Vec::new();
-            crate::json_write::write_js_string(&mut quoted, JsStr::new(&format!("[[1,{text}]]")));
+            crate::codec::to_json::write_js_string(&mut quoted, JsStr::new(&format!("[[1,{text}]]")));
             let marker = format!("{{\"__object__\":\"Map\",\"__value__\":{}}}", String::from_utf8(quoted).unwrap());
             let mut outer = Vec::new();
-            crate::json_write::write_js_string(&mut outer, JsStr::new(&marker));
+            crate::codec::to_json::write_js_string(&mut outer, JsStr::new(&marker));
             text = String::from_utf8(outer).unwrap();
             if text.len() > 1 << 22 {
                 break; // the escaping doubles each level: real data cannot nest this deep

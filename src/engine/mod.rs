@@ -9,14 +9,14 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::cleaner::{self, HeadSnapshot};
-use crate::commit::{serialize_commit, CommitId, Op};
-use crate::compress::compress_rotated;
+use crate::log::cleaner::{self, HeadSnapshot};
+use crate::log::commit::{serialize_commit, CommitId, Op};
+use crate::log::compress::compress_rotated;
 use crate::fsutil;
-use crate::reader::{check_contiguous, list_segments, read_commits, ReadCommit};
+use crate::log::reader::{check_contiguous, list_segments, read_commits, ReadCommit};
 use crate::snapshot::{self, Snapshot};
 use crate::store::StoreData;
-use crate::writer::{ensure_after, SegmentWriter};
+use crate::log::writer::{ensure_after, SegmentWriter};
 
 /// Driver settings; the defaults are matter.js's.
 #[derive(Debug, Clone)]
@@ -172,9 +172,9 @@ impl Engine {
         let writer_shared = shared.clone();
         // The threads report inside the span the engine was opened in (the binding routes a
         // driver's log events by it) and get the stack deep values need.
-        let writer_thread = crate::spawn_engine_thread("wal-writer", move || run_writer(writer_shared, rx, notify))?;
+        let writer_thread = crate::threads::spawn_engine_thread("wal-writer", move || run_writer(writer_shared, rx, notify))?;
         let maint_shared = shared.clone();
-        let maintainer = crate::spawn_engine_thread("wal-maintenance", move || run_maintenance(maint_shared))?;
+        let maintainer = crate::threads::spawn_engine_thread("wal-maintenance", move || run_maintenance(maint_shared))?;
         // Like matter.js, rotated segments are gzipped after a rotation, not on open: a full
         // last segment found on open stays as it is until the next rotation.
         Ok(Engine {
@@ -384,7 +384,7 @@ fn load_state(dir: &Path, wal_dir: &Path) -> Result<(State, Option<CommitId>), E
     let peeked = snapshot::peek_commit_id(dir, "snapshot");
     let prefetch = peeked.map(|id| {
         let wal_dir = wal_dir.to_path_buf();
-        crate::spawn_engine_thread("wal-prefetch", move || {
+        crate::threads::spawn_engine_thread("wal-prefetch", move || {
             let mut commits = Vec::new();
             read_commits(&wal_dir, Some(id), |c| {
                 commits.push(c);
@@ -606,8 +606,8 @@ fn run_maintenance(shared: Arc<Shared>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encoded::Encoded;
-    use crate::value::Value;
+    use crate::codec::stored::Encoded;
+    use crate::codec::value::Value;
     use std::sync::mpsc;
 
     fn set(key: &str, n: f64) -> Vec<Op> {

@@ -1,7 +1,7 @@
 //! The typed value model: every value matter.js stores, with bigint, bytes, Map and
 //! undefined kept distinct so they survive a round trip through the log unchanged.
 
-use crate::jsstr::{JsStr, JsString};
+use crate::codec::jsstr::{JsStr, JsString};
 
 /// One stored value. Mirrors what `@matter/general`'s `SupportedStorageTypes` can hold.
 #[derive(Debug, Clone, PartialEq)]

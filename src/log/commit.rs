@@ -4,11 +4,12 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::encoded::{Cursor, Encoded, Scanned};
-use crate::jsstr::{JsStr, JsString};
-use crate::json_read::{object_members, parse_plain, revive, JsonError};
-use crate::json_write::{js_to_string, write_js_string, write_number};
-use crate::value::{JsObject, Value};
+use crate::codec::stored::{Cursor, Encoded, Scanned};
+use crate::codec::jsstr::{JsStr, JsString};
+use crate::codec::from_json::{object_members, parse_plain, revive, JsonError};
+use crate::codec::ecma::js_to_string;
+use crate::codec::to_json::{write_js_string, write_number};
+use crate::codec::value::{JsObject, Value};
 
 /// A line offset is 16 bits in matter.js's commit id, so a segment holds at most this many lines.
 pub const MAX_SEGMENT_LINES: u32 = 0xffff;
@@ -327,7 +328,7 @@ struct KeyOrder {
 
 impl KeyOrder {
     fn follows(&mut self, key: &str) -> bool {
-        match crate::value::array_index(key) {
+        match crate::codec::value::array_index(key) {
             Some(i) if self.seen_named || self.last_index.is_some_and(|l| l >= i) => false,
             Some(i) => {
                 self.last_index = Some(i);
@@ -531,10 +532,10 @@ mod tests {
 
     mod fast_equals_full {
         use super::super::{fast_commit, full_commit};
-        use crate::json_write::{write_js_string, write_value, write_value_pretty};
-        use crate::jsstr::JsString;
+        use crate::codec::to_json::{write_js_string, write_value, write_value_pretty};
+        use crate::codec::jsstr::JsString;
         use crate::test_values::{any_key, any_value};
-        use crate::value::Value;
+        use crate::codec::value::Value;
         use proptest::prelude::*;
 
         /// One member value as it may appear in a line: as toJson writes it, pretty-printed,
@@ -609,8 +610,8 @@ mod tests {
                     if !seen.insert(k.clone()) { continue; }
                     let mut o = Vec::new();
                     write_value(&mut o, v);
-                    let canonical = crate::encoded::Encoded::from_json(&o).map(|e| e.bytes() == o.as_slice()).unwrap_or(false);
-                    let index_key = crate::value::array_index(k).is_some();
+                    let canonical = crate::codec::stored::Encoded::from_json(&o).map(|e| e.bytes() == o.as_slice()).unwrap_or(false);
+                    let index_key = crate::codec::value::array_index(k).is_some();
                     let escaped = quoted(k).contains('\\');
                     // (Map markers are canonical too, but always re-encoded: they are rare.)
                     let map = String::from_utf8_lossy(&o).contains(r#"\"__object__\":\"Map"#);
