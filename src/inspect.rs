@@ -163,21 +163,10 @@ fn size_of(path: &Path) -> Option<u64> {
     fs::metadata(path).ok().filter(|m| m.is_file()).map(|m| m.len())
 }
 
-/// The file `snapshot::load` reads for `basename`: the newer of `.json` / `.json.gz` (gz on a tie).
+/// The file `snapshot::load` reads for `basename` (its name) and whether it is gzipped.
 fn snapshot_file(dir: &Path, basename: &str) -> Option<(String, bool)> {
-    let plain = format!("{basename}.json");
-    let gz = format!("{basename}.json.gz");
-    let pm = fs::metadata(dir.join(&plain)).ok();
-    let gm = fs::metadata(dir.join(&gz)).ok();
-    match (pm, gm) {
-        (None, None) => None,
-        (Some(_), None) => Some((plain, false)),
-        (None, Some(_)) => Some((gz, true)),
-        (Some(p), Some(g)) => match (g.modified(), p.modified()) {
-            (Ok(gt), Ok(pt)) if gt < pt => Some((plain, false)),
-            _ => Some((gz, true)),
-        },
-    }
+    let (path, gz) = snapshot::current_file(dir, basename)?;
+    Some((path.file_name()?.to_string_lossy().into_owned(), gz))
 }
 
 fn examine_snapshot(dir: &Path, basename: &str, problems: &mut Vec<Problem>) -> SnapshotState {

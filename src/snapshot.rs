@@ -223,6 +223,21 @@ fn paths(dir: &Path, basename: &str) -> (PathBuf, PathBuf) {
     (dir.join(format!("{basename}.json")), dir.join(format!("{basename}.json.gz")))
 }
 
+/// The file `basename.json[.gz]` that is read when both exist: the newer one by mtime, the
+/// gzipped one on a tie or when a time cannot be read (matter.js's rule). `(path, gzipped)`.
+pub fn current_file(dir: &Path, basename: &str) -> Option<(PathBuf, bool)> {
+    let (plain, gz) = paths(dir, basename);
+    match (fs::metadata(&gz).ok(), fs::metadata(&plain).ok()) {
+        (None, None) => None,
+        (Some(g), Some(p)) => match (g.modified(), p.modified()) {
+            (Ok(gm), Ok(pm)) if gm < pm => Some((plain, false)),
+            _ => Some((gz, true)),
+        },
+        (Some(_), None) => Some((gz, true)),
+        (None, Some(_)) => Some((plain, false)),
+    }
+}
+
 /// Writes the snapshot atomically and durably: temp file, fsync, rename, fsync of the
 /// directory (so the new name is on disk before anything relies on it, e.g. cleaning the
 /// segments it covers), and only then removes the other format's file, so exactly one of
@@ -276,18 +291,10 @@ impl std::fmt::Display for LoadError {
 /// decompressed. `None` when there is no snapshot or the id is not where expected; `load`
 /// stays authoritative.
 pub fn peek_commit_id(dir: &Path, basename: &str) -> Option<CommitId> {
-    let (plain, gz) = paths(dir, basename);
-    let use_gz = match (fs::metadata(&gz).ok(), fs::metadata(&plain).ok()) {
-        (None, None) => return None,
-        (Some(g), Some(p)) => match (g.modified(), p.modified()) {
-            (Ok(gm), Ok(pm)) => gm >= pm,
-            _ => true,
-        },
-        (g, _) => g.is_some(),
-    };
+    let (path, use_gz) = current_file(dir, basename)?;
     let mut head = vec![0u8; 4096];
     let n = if use_gz {
-        let mut d = MultiGzDecoder::new(File::open(&gz).ok()?);
+        let mut d = MultiGzDecoder::new(File::open(&path).ok()?);
         let mut n = 0;
         while n < head.len() {
             match d.read(&mut head[n..]).ok()? {
@@ -297,7 +304,7 @@ pub fn peek_commit_id(dir: &Path, basename: &str) -> Option<CommitId> {
         }
         n
     } else {
-        File::open(&plain).ok()?.read(&mut head).ok()?
+        File::open(&path).ok()?.read(&mut head).ok()?
     };
     let head = &head[..n];
     let at = head.windows(10).position(|w| w == b"\"commitId\"")? + 10;
@@ -320,18 +327,7 @@ pub fn peek_commit_id(dir: &Path, basename: &str) -> Option<CommitId> {
 
 /// Loads `basename.json[.gz]`; when both exist the newer one (by mtime, gz on a tie) wins.
 pub fn load(dir: &Path, basename: &str) -> Result<Option<Snapshot>, LoadError> {
-    let (plain, gz) = paths(dir, basename);
-    let gz_meta = fs::metadata(&gz).ok();
-    let plain_meta = fs::metadata(&plain).ok();
-    let use_gz = match (&gz_meta, &plain_meta) {
-        (None, None) => return Ok(None),
-        (Some(g), Some(p)) => match (g.modified(), p.modified()) {
-            (Ok(gm), Ok(pm)) => gm >= pm,
-            _ => true,
-        },
-        (g, _) => g.is_some(),
-    };
-    let path = if use_gz { gz } else { plain };
+    let Some((path, use_gz)) = current_file(dir, basename) else { return Ok(None) };
     let err = |message: String| LoadError { path: path.clone(), message };
     let bytes = fs::read(&path).map_err(|e| err(e.to_string()))?;
     let text = if use_gz {

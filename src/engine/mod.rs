@@ -14,8 +14,8 @@ use crate::log::commit::{serialize_commit, CommitId, Op};
 use crate::log::compress::compress_rotated;
 use crate::fsutil;
 use crate::log::reader::{check_contiguous, list_segments, read_commits, ReadCommit};
+pub use crate::log::replay::State;
 use crate::snapshot::{self, Snapshot};
-use crate::store::StoreData;
 use crate::log::writer::{ensure_after, SegmentWriter};
 
 /// Driver settings; the defaults are matter.js's.
@@ -63,14 +63,6 @@ impl From<io::Error> for EngineError {
     fn from(e: io::Error) -> Self {
         EngineError::Storage(e.to_string())
     }
-}
-
-/// Committed state as readers see it. Replaced atomically per writer batch.
-#[derive(Clone, Default)]
-pub struct State {
-    pub store: StoreData,
-    pub last_commit: Option<CommitId>,
-    pub last_ts: f64,
 }
 
 /// What a writer batch reports: how many queued commits it settles (in submission order)
@@ -255,27 +247,18 @@ impl Engine {
     ) -> Result<Snapshot, EngineError> {
         let _files = self.shared.files.lock().unwrap();
         let base = snapshot::load(&self.shared.dir, "snapshot").map_err(|e| EngineError::Storage(e.to_string()))?;
-        let (mut data, mut last_id, mut last_ts) = match base {
-            Some(s) => (s.data, Some(s.commit_id), s.ts),
-            None => (StoreData::default(), None, 0.0),
-        };
-        let after = last_id;
+        let mut state = State::from_snapshot(base);
         if let Some(check) = check_base {
-            check(last_ts)?;
+            check(state.last_ts)?;
         }
-        read_commits(&self.shared.wal_dir, after, |c| {
+        read_commits(&self.shared.wal_dir, state.last_commit, |c| {
             if stop.is_some_and(|s| s(c.id, c.commit.ts)) {
                 return false;
             }
-            data.apply(&c.commit.ops);
-            last_id = Some(c.id);
-            if c.commit.ts != 0.0 {
-                last_ts = c.commit.ts;
-            }
+            state.apply(c.id, &c.commit);
             true
         })?;
-        let commit_id = last_id.ok_or_else(|| EngineError::Storage("No data available".into()))?;
-        Ok(Snapshot { commit_id, ts: last_ts, data })
+        state.into_snapshot().ok_or_else(|| EngineError::Storage("No data available".into()))
     }
 
     /// Stops the workers, lets the writer finish everything queued, then takes the final
@@ -439,11 +422,7 @@ fn load_state(dir: &Path, wal_dir: &Path) -> Result<(State, Option<CommitId>), E
     }
     let mut replayed = 0usize;
     let mut apply = |c: ReadCommit| {
-        state.store.apply(&c.commit.ops);
-        state.last_commit = Some(c.id);
-        if c.commit.ts != 0.0 {
-            state.last_ts = c.commit.ts;
-        }
+        state.apply(c.id, &c.commit);
         replayed += 1;
     };
     let prefetched = match prefetch {

@@ -8,6 +8,7 @@ use std::path::Path;
 use crate::log::commit::{compressed_segment_filename, segment_filename, CommitId};
 use crate::fsutil::{remove_if_exists, sync_dir};
 use crate::log::reader::{read_commits, scan_segments};
+use crate::log::replay::State;
 use crate::snapshot;
 
 /// Head-snapshot settings: where it lives and whether it is gzipped.
@@ -48,24 +49,16 @@ pub fn clean(wal_dir: &Path, snapshot_id: CommitId, head: Option<HeadSnapshot<'_
 /// Replays the commits about to be deleted on top of the previous head snapshot.
 fn build_head(wal_dir: &Path, snapshot_id: CommitId, head: &HeadSnapshot<'_>) -> io::Result<()> {
     let existing = snapshot::load(head.dir, "head").map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
-    let (mut data, base, mut ts) = match existing {
-        Some(s) => (s.data, Some(s.commit_id), s.ts),
-        None => (Default::default(), None, 0.0),
-    };
-    let mut last = base;
-    read_commits(wal_dir, base, |c| {
+    let mut state = State::from_snapshot(existing);
+    read_commits(wal_dir, state.last_commit, |c| {
         if c.id.segment >= snapshot_id.segment {
             return false;
         }
-        data.apply(&c.commit.ops);
-        last = Some(c.id);
-        if c.commit.ts != 0.0 {
-            ts = c.commit.ts;
-        }
+        state.apply(c.id, &c.commit);
         true
     })?;
-    if let Some(id) = last {
-        snapshot::save(head.dir, "head", head.compress, id, ts, &data)?;
+    if let Some(head_snapshot) = state.into_snapshot() {
+        snapshot::save(head.dir, "head", head.compress, head_snapshot.commit_id, head_snapshot.ts, &head_snapshot.data)?;
     }
     Ok(())
 }

@@ -5,4 +5,5 @@ pub mod cleaner;
 pub mod commit;
 pub mod compress;
 pub mod reader;
+pub mod replay;
 pub mod writer;
