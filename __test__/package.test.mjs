@@ -132,8 +132,12 @@ it(
             "bin/matter-wal.js",
             "binding.cjs",
             "binding.d.ts",
+            "index.cjs",
+            "index.d.cts",
             "index.d.ts",
             "index.js",
+            "lib/api.cjs",
+            "lib/values.cjs",
             "load-native.cjs",
             "package.json",
         ]);
@@ -295,12 +299,16 @@ function installedCopy(t, optionalDependencies) {
     const project = makeTempDir(t, "mwn-installed-");
     const dir = path.join(project, "node_modules", PKG.name);
     fs.mkdirSync(path.join(dir, "bin"), { recursive: true });
-    for (const file of ["index.js", "index.d.ts", "binding.cjs", "binding.d.ts", "load-native.cjs", "bin/matter-wal.js"]) {
+    fs.mkdirSync(path.join(dir, "lib"), { recursive: true });
+    for (const file of [...ENTRY_FILES, "index.d.ts", "index.d.cts", "binding.d.ts", "bin/matter-wal.js"]) {
         fs.copyFileSync(path.join(ROOT, file), path.join(dir, file));
     }
     fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ ...PKG, optionalDependencies }, null, 2));
     return { project, dir };
 }
+
+/** The JavaScript a copy of the package needs to load: both entries, their modules, the loader. */
+const ENTRY_FILES = ["index.js", "index.cjs", "lib/api.cjs", "lib/values.cjs", "binding.cjs", "load-native.cjs"];
 
 const FROM_SOURCE =
     "build it from a clone of https://github.com/matter-wal-native/matter-wal-native with a Rust toolchain " +
@@ -366,7 +374,8 @@ it("the load error says what is true: platform not published, binary package mis
 it("in a source checkout, the load error says to build (not built) or rebuild (a build that does not load)", t => {
     const key = hostKey();
     const checkout = makeTempDir(t, "mwn-checkout-");
-    for (const file of ["index.js", "binding.cjs", "load-native.cjs", "package.json", "Cargo.toml"]) {
+    fs.mkdirSync(path.join(checkout, "lib"));
+    for (const file of [...ENTRY_FILES, "package.json", "Cargo.toml"]) {
         fs.copyFileSync(path.join(ROOT, file), path.join(checkout, file));
     }
     const localFile = `${PKG.napi.binaryName}.${key}.node`;
