@@ -39,7 +39,7 @@ fn main() {
     let engine = matter_wal_native::Engine::open(std::path::Path::new(&dir), Default::default(), Arc::new(|_| {})).unwrap();
     // SAFETY: as above.
     let after = unsafe { mallinfo2() };
-    let (keys, contexts) = engine.read(|s| (s.store.key_count(), s.store.context_count()));
+    let (keys, contexts) = engine.read(|s| (s.store.key_count(), s.store.context_count())).expect("state");
     let used = (after.uordblks + after.hblkhd) as f64 - (before.uordblks + before.hblkhd) as f64;
     println!(
         "keys {keys} contexts {contexts}: heap in use +{:.1} MB ({:.0} B/key), arena {:.1} MB, free in arenas {:.1} MB",
@@ -49,6 +49,6 @@ fn main() {
         after.fordblks as f64 / 1e6
     );
     let bytes: usize =
-        engine.read(|s| s.store.contexts().map(|(_, c)| c.iter().map(|(k, v)| k.len() + v.bytes().len()).sum::<usize>()).sum());
+        engine.read(|s| s.store.contexts().map(|(_, c)| c.iter().map(|(k, v)| k.len() + v.bytes().len()).sum::<usize>()).sum()).expect("state");
     println!("payload (key + value bytes) {:.1} MB", bytes as f64 / 1e6);
 }

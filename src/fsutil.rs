@@ -10,29 +10,29 @@ use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::error::{AtPath, Result};
+
 /// Makes the entries of `dir` (files created, renamed or removed in it) durable.
 ///
 /// On Unix this is `fsync` of the directory, and its error is returned: a caller that needs
 /// the entry durable must not go on as if it were. Windows cannot open a directory for
 /// syncing (NTFS journals its metadata itself), so there it does nothing.
 #[cfg(unix)]
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot sync directory {}: {e}", dir.display())))
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).at(dir)
 }
 
 #[cfg(not(unix))]
-pub fn sync_dir(_dir: &Path) -> io::Result<()> {
+pub fn sync_dir(_dir: &Path) -> Result<()> {
     Ok(())
 }
 
 /// Like [`sync_dir`] for a directory we may not be allowed to open (the parent of the
 /// storage directory): a permission error is logged and ignored, anything else returned.
-pub fn sync_dir_if_permitted(dir: &Path) -> io::Result<()> {
+pub fn sync_dir_if_permitted(dir: &Path) -> Result<()> {
     match sync_dir(dir) {
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
-            tracing::debug!("{e}; its entries are left to the file system");
+        Err(e) if e.io_kind() == Some(io::ErrorKind::PermissionDenied) => {
+            tracing::debug!("cannot sync directory {e}; its entries are left to the file system");
             Ok(())
         }
         other => other,
@@ -50,7 +50,7 @@ fn parent_of(path: &Path) -> PathBuf {
 /// `create_dir_all` whose new directories are durable: after each `mkdir` its parent is
 /// synced, so a power loss cannot take away a directory files were already written into.
 /// Returns whether anything was created.
-pub fn create_dir_all_durable(path: &Path) -> io::Result<bool> {
+pub fn create_dir_all_durable(path: &Path) -> Result<bool> {
     if path.is_dir() {
         return Ok(false);
     }
@@ -70,7 +70,7 @@ pub fn create_dir_all_durable(path: &Path) -> io::Result<bool> {
             Ok(()) => sync_dir_if_permitted(&parent_of(dir))?,
             // Created concurrently by someone else: whoever created it syncs it.
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => {}
-            Err(e) => return Err(io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display()))),
+            Err(e) => return Err(e).at(dir),
         }
     }
     Ok(true)
@@ -78,15 +78,15 @@ pub fn create_dir_all_durable(path: &Path) -> io::Result<bool> {
 
 /// Renames `from` to `to` (both in `dir`) and makes the rename durable before returning,
 /// so the caller may then remove what the new name replaces.
-pub fn rename_durable(dir: &Path, from: &Path, to: &Path) -> io::Result<()> {
-    fs::rename(from, to)?;
+pub fn rename_durable(dir: &Path, from: &Path, to: &Path) -> Result<()> {
+    fs::rename(from, to).at(from)?;
     sync_dir(dir)
 }
 
 /// Removes `path`; a file that is already gone is not an error.
-pub fn remove_if_exists(path: &Path) -> io::Result<()> {
+pub fn remove_if_exists(path: &Path) -> Result<()> {
     match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e).at(path),
         _ => Ok(()),
     }
 }
@@ -94,26 +94,27 @@ pub fn remove_if_exists(path: &Path) -> io::Result<()> {
 /// Copies the tree `from` into the new directory `to`, skipping entries for which `skip`
 /// is true, and makes the copy durable: every file's data, every directory's entries and
 /// `to`'s own entry in its parent are synced before this returns.
-pub fn copy_dir_durable(from: &Path, to: &Path, skip: &dyn Fn(&std::ffi::OsStr) -> bool) -> io::Result<()> {
+pub fn copy_dir_durable(from: &Path, to: &Path, skip: &dyn Fn(&std::ffi::OsStr) -> bool) -> Result<()> {
     create_dir_all_durable(to)?;
     copy_tree(from, to, skip)?;
     sync_dir(&parent_of(to))
 }
 
-fn copy_tree(from: &Path, to: &Path, skip: &dyn Fn(&std::ffi::OsStr) -> bool) -> io::Result<()> {
-    fs::create_dir_all(to)?;
-    for entry in fs::read_dir(from)? {
-        let entry = entry?;
+fn copy_tree(from: &Path, to: &Path, skip: &dyn Fn(&std::ffi::OsStr) -> bool) -> Result<()> {
+    fs::create_dir_all(to).at(to)?;
+    for entry in fs::read_dir(from).at(from)? {
+        let entry = entry.at(from)?;
         let name = entry.file_name();
         if skip(&name) {
             continue;
         }
+        let source = entry.path();
         let target = to.join(&name);
-        if entry.file_type()?.is_dir() {
-            copy_tree(&entry.path(), &target, skip)?;
+        if entry.file_type().at(&source)?.is_dir() {
+            copy_tree(&source, &target, skip)?;
         } else {
-            fs::copy(entry.path(), &target)?;
-            File::options().write(true).open(&target)?.sync_all()?;
+            fs::copy(&source, &target).at(&source)?;
+            File::options().write(true).open(&target).and_then(|f| f.sync_all()).at(&target)?;
         }
     }
     sync_dir(to)
@@ -140,7 +141,7 @@ mod tests {
     fn sync_dir_names_a_missing_directory() {
         let root = tempfile::tempdir().unwrap();
         let err = sync_dir(&root.path().join("gone")).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert_eq!(err.io_kind(), Some(io::ErrorKind::NotFound));
         assert!(err.to_string().contains("gone"), "{err}");
         sync_dir(root.path()).unwrap();
     }

@@ -20,7 +20,8 @@ use crate::log::commit::{
 use crate::log::compress::compress_rotated;
 use crate::codec::jsstr::JsStr;
 use crate::codec::to_json::{write_js_string, write_number};
-use crate::lock::{self, DirLock, LockError, LockHolder};
+use crate::error::Error;
+use crate::lock::{self, DirLock, LockHolder};
 use crate::log::reader::{list_segments, read_commits, read_segment_bytes, scan_segments, segment_lines};
 use crate::snapshot;
 use crate::store::StoreData;
@@ -193,7 +194,9 @@ fn examine_snapshot(dir: &Path, basename: &str, problems: &mut Vec<Problem>) -> 
             keys: s.data.key_count(),
         }),
         Ok(None) => SnapshotState::Missing,
-        Err(e) => SnapshotState::Bad { file, message: e.message },
+        Err(Error::Corrupt { detail, .. }) => SnapshotState::Bad { file, message: detail },
+        Err(Error::Io { source, .. }) => SnapshotState::Bad { file, message: source.to_string() },
+        Err(e) => SnapshotState::Bad { file, message: e.to_string() },
     }
 }
 
@@ -210,7 +213,7 @@ pub fn examine(dir: &Path, progress: Progress) -> io::Result<Inspection> {
     let snapshot = examine_snapshot(dir, "snapshot", &mut problems);
     let head = examine_snapshot(dir, "head", &mut problems);
 
-    let found = scan_segments(&wal_dir)?;
+    let found = scan_segments(&wal_dir).map_err(io::Error::other)?;
     let total = found.len();
     let last_segment = found.keys().next_back().copied();
     let mut segments = Vec::with_capacity(total);
@@ -1009,13 +1012,13 @@ pub fn compact(dir: &Path, options: &CompactOptions, progress: Progress) -> Resu
     let stale_lock = lock::holder(dir).and_then(|h| h.stale);
     let mut dir_lock = match DirLock::acquire(dir) {
         Ok(l) => l,
-        Err(LockError::Locked(m)) => {
+        Err(Error::Locked(m)) => {
             return Err(CompactError::Locked(format!(
                 "Refusing to compact {}: {m}. Stop the process using it (or close its driver) first.",
                 dir.display()
             )))
         }
-        Err(LockError::Io(e)) => return Err(fail(format!("Cannot lock {}: {e}", dir.display()))),
+        Err(e) => return Err(fail(format!("Cannot lock {}: {e}", dir.display()))),
     };
     let result = compact_locked(dir, &wal_dir, options, progress, stale_lock);
     let released = dir_lock.release();

@@ -21,6 +21,7 @@
 mod binding;
 mod codec;
 mod engine;
+mod error;
 mod fsutil;
 mod inspect;
 mod lock;
@@ -39,7 +40,8 @@ pub use codec::jsstr::{JsStr, JsString};
 pub use codec::stored::Encoded;
 pub use codec::to_json::write_value;
 pub use codec::value::{JsObject, Value};
-pub use engine::{BatchResult, Engine, EngineError, Notify, Options, State, Submitted};
+pub use engine::{BatchResult, Engine, Notify, Options, State, Submitted};
+pub use error::{Error, Result};
 pub use log::commit::{deserialize_commit, serialize_commit, Commit, CommitError, CommitId, Op};
 pub use log::reader::{read_commits, segment_lines, ReadCommit};
 pub use log::writer::SegmentWriter;

@@ -9,25 +9,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
+use crate::error::{AtPath, Error, Result};
+use crate::fsutil::remove_if_exists;
+
 pub const LOCK_FILE: &str = "matter.lock";
 pub const PID_FILE: &str = "matter.pid";
-
-/// Why a lock could not be taken.
-#[derive(Debug)]
-pub enum LockError {
-    /// Held by a live owner; the message matches matter.js's.
-    Locked(String),
-    Io(io::Error),
-}
-
-impl std::fmt::Display for LockError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LockError::Locked(m) => f.write_str(m),
-            LockError::Io(e) => write!(f, "{e}"),
-        }
-    }
-}
 
 static TOKEN: OnceLock<String> = OnceLock::new();
 
@@ -47,9 +33,11 @@ pub fn adopt_token_from(probe_dir: &Path) -> bool {
 }
 
 /// Directories this process holds, so a second open here is refused without touching files.
-fn held() -> &'static Mutex<HashSet<PathBuf>> {
+/// (The set stays usable even if a thread panicked while holding it: it is only ever
+/// changed by single inserts and removes.)
+fn held_dirs() -> std::sync::MutexGuard<'static, HashSet<PathBuf>> {
     static HELD: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
-    HELD.get_or_init(Default::default)
+    HELD.get_or_init(Default::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A held directory lock; released (both files removed) on `release` or drop.
@@ -60,26 +48,29 @@ pub struct DirLock {
 }
 
 impl DirLock {
-    pub fn acquire(dir: &Path) -> Result<DirLock, LockError> {
-        let dir = fs::canonicalize(dir).map_err(LockError::Io)?;
-        if !held().lock().unwrap().insert(dir.clone()) {
-            return Err(LockError::Locked("Storage is already locked by this process".into()));
+    /// Takes the lock of `dir`; `Error::Locked` (matter.js's message) while a live owner
+    /// holds it.
+    pub fn acquire(dir: &Path) -> Result<DirLock> {
+        let dir = fs::canonicalize(dir).at(dir)?;
+        if !held_dirs().insert(dir.clone()) {
+            return Err(Error::Locked("Storage is already locked by this process".into()));
         }
         match take(&dir) {
             Ok(()) => Ok(DirLock { dir, released: false }),
             Err(e) => {
-                held().lock().unwrap().remove(&dir);
+                held_dirs().remove(&dir);
                 Err(e)
             }
         }
     }
 
-    pub fn release(&mut self) -> io::Result<()> {
+    /// Removes both lock files (once; later calls do nothing).
+    pub fn release(&mut self) -> Result<()> {
         if self.released {
             return Ok(());
         }
         self.released = true;
-        held().lock().unwrap().remove(&self.dir);
+        held_dirs().remove(&self.dir);
         remove_if_exists(&self.dir.join(LOCK_FILE))?;
         remove_if_exists(&self.dir.join(PID_FILE))
     }
@@ -116,31 +107,31 @@ pub fn holder(dir: &Path) -> Option<LockHolder> {
     Some(LockHolder { pid, token, stale })
 }
 
-fn take(dir: &Path) -> Result<(), LockError> {
+fn take(dir: &Path) -> Result<()> {
     let lock_path = dir.join(LOCK_FILE);
     let pid_path = dir.join(PID_FILE);
     if let Err(e) = create_exclusive(&lock_path) {
         if e.kind() != io::ErrorKind::AlreadyExists {
-            return Err(LockError::Io(e));
+            return Err(e).at(&lock_path);
         }
         let owner = read_owner(&pid_path);
         let lock_mtime = fs::metadata(&lock_path).and_then(|m| m.modified()).ok();
         match stale_reason(owner.as_ref(), lock_mtime) {
             Some(reason) => {
                 tracing::info!("Cleaning stale storage lock for {} - {reason}", dir.display());
-                remove_if_exists(&pid_path).map_err(LockError::Io)?;
-                remove_if_exists(&lock_path).map_err(LockError::Io)?;
+                remove_if_exists(&pid_path)?;
+                remove_if_exists(&lock_path)?;
                 if let Err(e) = create_exclusive(&lock_path) {
                     return Err(if e.kind() == io::ErrorKind::AlreadyExists {
-                        LockError::Locked("Storage is locked by another process (lock reclaimed during retry)".into())
+                        Error::Locked("Storage is locked by another process (lock reclaimed during retry)".into())
                     } else {
-                        LockError::Io(e)
+                        Error::Io { path: lock_path, source: e }
                     });
                 }
             }
             None => {
                 let pid = owner.map(|o| o.0.to_string()).unwrap_or_else(|| "undefined".into());
-                return Err(LockError::Locked(if pid == std::process::id().to_string() {
+                return Err(Error::Locked(if pid == std::process::id().to_string() {
                     "Storage is already locked by this process".into()
                 } else {
                     format!("Storage is locked by another process (pid {pid})")
@@ -148,7 +139,7 @@ fn take(dir: &Path) -> Result<(), LockError> {
             }
         }
     }
-    fs::write(&pid_path, format!("{} {}", std::process::id(), process_token())).map_err(LockError::Io)?;
+    fs::write(&pid_path, format!("{} {}", std::process::id(), process_token())).at(&pid_path)?;
     tracing::debug!("Acquired storage lock for {} pid {}", dir.display(), std::process::id());
     Ok(())
 }
@@ -235,13 +226,6 @@ mod macos;
 mod unix;
 #[cfg(windows)]
 mod windows;
-
-fn remove_if_exists(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
-}
 
 // Every platform's code is compiled (type-checked) in test builds on every other platform
 // too, and its pure parts are tested there: CI builds all six targets but runs these tests
@@ -336,7 +320,7 @@ mod tests {
         let mut lock = DirLock::acquire(dir.path()).unwrap();
         let pid = fs::read_to_string(dir.path().join(PID_FILE)).unwrap();
         assert!(pid.starts_with(&format!("{} ", std::process::id())));
-        assert!(matches!(DirLock::acquire(dir.path()), Err(LockError::Locked(_))));
+        assert!(matches!(DirLock::acquire(dir.path()), Err(Error::Locked(_))));
         lock.release().unwrap();
         assert!(!dir.path().join(LOCK_FILE).exists());
         DirLock::acquire(dir.path()).unwrap();
@@ -360,7 +344,7 @@ mod tests {
         fs::write(dir.path().join(LOCK_FILE), b"").unwrap();
         fs::write(dir.path().join(PID_FILE), format!("{} othertoken", std::process::id())).unwrap();
         match DirLock::acquire(dir.path()) {
-            Err(LockError::Locked(m)) => assert_eq!(m, "Storage is already locked by this process"),
+            Err(Error::Locked(m)) => assert_eq!(m, "Storage is already locked by this process"),
             other => panic!("expected lock error, got {other:?}"),
         }
         // A lock file from before this process started is a leftover of a reused pid.
@@ -377,7 +361,7 @@ mod tests {
         let pid = if cfg!(windows) { 4 } else { 1 };
         fs::write(dir.path().join(PID_FILE), format!("{pid} sometoken")).unwrap();
         match DirLock::acquire(dir.path()) {
-            Err(LockError::Locked(m)) => assert_eq!(m, format!("Storage is locked by another process (pid {pid})")),
+            Err(Error::Locked(m)) => assert_eq!(m, format!("Storage is locked by another process (pid {pid})")),
             other => panic!("expected lock error, got {other:?}"),
         }
     }

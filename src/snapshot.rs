@@ -9,8 +9,9 @@ use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
-use crate::log::commit::CommitId;
+use crate::error::{AtPath, Error, Result};
 use crate::fsutil;
+use crate::log::commit::CommitId;
 use crate::codec::jsstr::JsStr;
 use crate::codec::from_json::{parse_plain, revive, JsonError};
 use crate::codec::stored::{write_pretty, Cursor, Encoded, Scanned};
@@ -66,7 +67,7 @@ pub fn encode(commit_id: CommitId, ts: f64, data: &StoreData) -> Vec<u8> {
 /// Parses snapshot text. Errors name what is wrong; the caller adds the file name.
 ///
 /// Semantics: `fromJson(text)` as matter.js's `WalSnapshot.load` reads it.
-pub fn decode(text: &[u8]) -> Result<Snapshot, String> {
+pub fn decode(text: &[u8]) -> std::result::Result<Snapshot, String> {
     match fast_decode(text) {
         Some(snap) => Ok(snap),
         None => full_decode(text),
@@ -74,7 +75,7 @@ pub fn decode(text: &[u8]) -> Result<Snapshot, String> {
 }
 
 /// The full decoder: the definition of what a snapshot file means.
-fn full_decode(text: &[u8]) -> Result<Snapshot, String> {
+fn full_decode(text: &[u8]) -> std::result::Result<Snapshot, String> {
     let invalid = |e: JsonError| format!("invalid JSON: {e}");
     let Value::Object(root) = parse_plain(text).map_err(invalid)? else {
         return Err("snapshot is not an object".into());
@@ -197,21 +198,12 @@ fn fast_decode(text: &[u8]) -> Option<Snapshot> {
             })
             .collect()
     };
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
-    let decoded: Vec<Context> = if threads < 2 || text.len() < 1 << 20 {
-        decode_chunk(&contexts)?
-    } else {
-        let chunk = contexts.len().div_ceil(threads).max(1);
-        let parts: Vec<Option<Vec<Context>>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = contexts.chunks(chunk).map(|c| crate::threads::spawn_scoped(scope, move || decode_chunk(c))).collect();
-            handles.into_iter().map(|h| h.join().ok().flatten()).collect()
-        });
-        let mut all = Vec::with_capacity(contexts.len());
-        for part in parts {
-            all.extend(part?);
-        }
-        all
-    };
+    // Decoding is the bulk of the time for big snapshots: one chunk of contexts per core.
+    let parts = crate::threads::parallel_chunks(&contexts, text.len() >= 1 << 20, decode_chunk).ok()?;
+    let mut decoded = Vec::with_capacity(contexts.len());
+    for part in parts {
+        decoded.extend(part?);
+    }
     let mut data = StoreData::default();
     for ((ctx_key, _), ctx) in contexts.iter().zip(decoded) {
         data.put_context(JsStr::new(ctx_key), ctx);
@@ -243,7 +235,7 @@ pub fn current_file(dir: &Path, basename: &str) -> Option<(PathBuf, bool)> {
 /// segments it covers), and only then removes the other format's file, so exactly one of
 /// `basename.json` / `basename.json.gz` remains and a power loss at any point leaves the old
 /// or the new snapshot, never neither.
-pub fn save(dir: &Path, basename: &str, compress: bool, snap_id: CommitId, ts: f64, data: &StoreData) -> io::Result<()> {
+pub fn save(dir: &Path, basename: &str, compress: bool, snap_id: CommitId, ts: f64, data: &StoreData) -> Result<()> {
     let json = encode(snap_id, ts, data);
     let (plain, gz) = paths(dir, basename);
     let (tmp, target, other) = if compress {
@@ -251,19 +243,7 @@ pub fn save(dir: &Path, basename: &str, compress: bool, snap_id: CommitId, ts: f
     } else {
         (dir.join(format!("{basename}.tmp.json")), plain, gz)
     };
-    {
-        let file = File::create(&tmp)?;
-        if compress {
-            let mut enc = GzEncoder::new(io::BufWriter::new(file), Compression::fast());
-            enc.write_all(&json)?;
-            let file = enc.finish()?.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()?;
-        } else {
-            let mut file = file;
-            file.write_all(&json)?;
-            file.sync_all()?;
-        }
-    }
+    write_synced(&tmp, &json, compress).at(&tmp)?;
     fsutil::rename_durable(dir, &tmp, &target)?;
     if other.exists() {
         fsutil::remove_if_exists(&other)?;
@@ -273,16 +253,17 @@ pub fn save(dir: &Path, basename: &str, compress: bool, snap_id: CommitId, ts: f
     Ok(())
 }
 
-/// Error loading a snapshot file; names the file.
-#[derive(Debug)]
-pub struct LoadError {
-    pub path: PathBuf,
-    pub message: String,
-}
-
-impl std::fmt::Display for LoadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.path.display(), self.message)
+/// Creates `path` holding `json` (gzipped or not) and fsyncs it.
+fn write_synced(path: &Path, json: &[u8], compress: bool) -> io::Result<()> {
+    let file = File::create(path)?;
+    if compress {
+        let mut enc = GzEncoder::new(io::BufWriter::new(file), Compression::fast());
+        enc.write_all(json)?;
+        enc.finish()?.into_inner().map_err(|e| e.into_error())?.sync_all()
+    } else {
+        let mut file = file;
+        file.write_all(json)?;
+        file.sync_all()
     }
 }
 
@@ -326,18 +307,18 @@ pub fn peek_commit_id(dir: &Path, basename: &str) -> Option<CommitId> {
 }
 
 /// Loads `basename.json[.gz]`; when both exist the newer one (by mtime, gz on a tie) wins.
-pub fn load(dir: &Path, basename: &str) -> Result<Option<Snapshot>, LoadError> {
+pub fn load(dir: &Path, basename: &str) -> Result<Option<Snapshot>> {
     let Some((path, use_gz)) = current_file(dir, basename) else { return Ok(None) };
-    let err = |message: String| LoadError { path: path.clone(), message };
-    let bytes = fs::read(&path).map_err(|e| err(e.to_string()))?;
+    let corrupt = |detail: String| Error::Corrupt { path: path.clone(), detail };
+    let bytes = fs::read(&path).at(&path)?;
     let text = if use_gz {
         let mut out = Vec::new();
-        MultiGzDecoder::new(&bytes[..]).read_to_end(&mut out).map_err(|e| err(format!("bad gzip: {e}")))?;
+        MultiGzDecoder::new(&bytes[..]).read_to_end(&mut out).map_err(|e| corrupt(format!("bad gzip: {e}")))?;
         out
     } else {
         bytes
     };
-    decode(&text).map(Some).map_err(err)
+    decode(&text).map(Some).map_err(corrupt)
 }
 
 #[cfg(test)]

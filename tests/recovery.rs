@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use matter_wal_native::Op;
-use matter_wal_native::{BatchResult, Engine, EngineError, Options, Submitted};
+use matter_wal_native::{BatchResult, Engine, Error, Options, Submitted};
 use matter_wal_native::Value;
 
 struct Open {
@@ -22,7 +22,7 @@ fn options() -> Options {
     Options { fsync: true, compress_log: false, ..Options::default() }
 }
 
-fn open(dir: &Path, options: Options) -> Result<Open, EngineError> {
+fn open(dir: &Path, options: Options) -> Result<Open, Error> {
     let (tx, results) = mpsc::channel();
     let tx = std::sync::Mutex::new(tx);
     let engine = Engine::open(dir, options, Arc::new(move |b| tx.lock().unwrap().send(b).unwrap()))?;
@@ -30,7 +30,7 @@ fn open(dir: &Path, options: Options) -> Result<Open, EngineError> {
 }
 
 impl Open {
-    fn set(&self, key: &str, value: f64) -> Result<(), EngineError> {
+    fn set(&self, key: &str, value: f64) -> Result<(), Error> {
         let op = Op::upd("ctx", vec![(key.into(), matter_wal_native::Encoded::from_value(&Value::Number(value)))]);
         match self.engine.submit(vec![op])? {
             Submitted::Done(r) => r,
@@ -43,14 +43,16 @@ impl Open {
     }
 
     fn get(&self, key: &str) -> Option<f64> {
-        self.engine.read(|s| match s.store.get("ctx", key).map(|v| v.decode()) {
-            Some(Value::Number(n)) => Some(n),
-            _ => None,
-        })
+        self.engine
+            .read(|s| match s.store.get("ctx", key).map(|v| v.decode()) {
+                Some(Value::Number(n)) => Some(n),
+                _ => None,
+            })
+            .unwrap()
     }
 
     fn keys(&self) -> Vec<String> {
-        self.engine.read(|s| s.store.keys("ctx").iter().map(|k| k.to_string()).collect())
+        self.engine.read(|s| s.store.keys("ctx").iter().map(|k| k.to_string()).collect()).unwrap()
     }
 
     /// Simulated SIGKILL: no final snapshot, no clean, no close.
@@ -72,7 +74,7 @@ fn wal(dir: &Path, name: &str) -> std::path::PathBuf {
     dir.join("wal").join(name)
 }
 
-fn err_of(r: Result<Open, EngineError>) -> String {
+fn err_of(r: Result<Open, Error>) -> String {
     match r {
         Ok(_) => panic!("expected open to fail"),
         Err(e) => e.to_string(),
@@ -303,5 +305,5 @@ fn storage_path_under_a_regular_file_is_an_error_naming_it() {
     fs::write(root.path().join("file"), b"x").unwrap();
     let dir = root.path().join("file").join("store");
     let e = err_of(open(&dir, options()));
-    assert!(e.contains(&dir.join("wal").display().to_string()), "{e}");
+    assert!(e.contains(&dir.display().to_string()), "{e}");
 }

@@ -19,6 +19,15 @@ pub enum Kind {
     Commit,
 }
 
+/// The class a core error is thrown as: a lock held by someone else is matter.js's
+/// `StorageLockError`, everything else a `StorageError`.
+pub fn kind_of(e: &crate::Error) -> Kind {
+    match e.root() {
+        crate::Error::Locked(_) => Kind::Lock,
+        _ => Kind::Storage,
+    }
+}
+
 impl Kind {
     pub fn name(self) -> &'static str {
         match self {

@@ -86,8 +86,9 @@ unsafe extern "C" fn get_cb(env: sys::napi_env, info: sys::napi_callback_info) -
         let found = inner.with_engine(|e| e.read(|s| s.store.get(ctx, key).cloned()));
         match found {
             None => Err(Fail::Invalid("WalStorageDriver is not initialized".into())),
-            Some(Some(v)) => inner.cache.get_or_build(env, ctx, key, &v, || super::to_js::to_js(env, v.bytes())),
-            Some(None) => {
+            Some(Err(e)) => Err(Fail::Invalid(e.to_string())),
+            Some(Ok(Some(v))) => inner.cache.get_or_build(env, ctx, key, &v, || super::to_js::to_js(env, v.bytes())),
+            Some(Ok(None)) => {
                 inner.cache.forget(env, ctx, key);
                 js::undefined(env)
             }
@@ -99,7 +100,8 @@ unsafe extern "C" fn has_cb(env: sys::napi_env, info: sys::napi_callback_info) -
     call(env, info, |inner, ctx, key| {
         match inner.with_engine(|e| e.read(|s| s.store.get(ctx, key).is_some_and(|v| !v.is_undefined()))) {
             None => Err(Fail::Invalid("WalStorageDriver is not initialized".into())),
-            Some(found) => js::boolean(env, found),
+            Some(Err(e)) => Err(Fail::Invalid(e.to_string())),
+            Some(Ok(found)) => js::boolean(env, found),
         }
     })
 }

@@ -27,10 +27,11 @@ use napi::sys;
 use napi_derive::napi;
 
 use crate::log::commit::{upd_from_json, CommitId, Op};
-use crate::engine::{BatchResult, Engine, EngineError, Notify, Options, Submitted};
+use crate::engine::{BatchResult, Engine, Notify, Options, Submitted};
+use crate::error::Error as CoreError;
 use crate::codec::stored::Encoded;
 use crate::codec::jsstr::{JsStr, JsString};
-use crate::lock::{DirLock, LockError};
+use crate::lock::DirLock;
 use crate::store::{valid_context_key, StoreData};
 use dispatch::{Deferred, Dispatcher};
 use errors::{Classes, Kind};
@@ -154,6 +155,11 @@ impl Inner {
         errors::from_fail(env.raw(), self.classes, f)
     }
 
+    /// Throws a core error as the matter.js error class it maps to.
+    fn throw_core(&self, env: &Env, e: CoreError) -> Error {
+        self.throw(env, errors::kind_of(&e), &e.to_string())
+    }
+
     fn phase(&self) -> Phase {
         *lock(&self.phase)
     }
@@ -208,7 +214,7 @@ impl Inner {
                 deferred.resolve(raw, undefined);
             }
             Ok(Submitted::Done(Err(e))) | Err(e) => {
-                let err = errors::make(raw, self.classes, Kind::Storage, &e.to_string()).map_err(|f| self.fail(env, f))?;
+                let err = errors::make(raw, self.classes, errors::kind_of(&e), &e.to_string()).map_err(|f| self.fail(env, f))?;
                 deferred.reject(raw, err);
             }
             Ok(Submitted::Queued) => {}
@@ -260,8 +266,9 @@ fn settle<T>(
     }
 }
 
-fn storage_err(e: EngineError) -> (Kind, String) {
-    (Kind::Storage, e.to_string())
+/// A core error as the matter.js error class and message it is thrown as.
+fn core_err(e: CoreError) -> (Kind, String) {
+    (errors::kind_of(&e), e.to_string())
 }
 
 /// A context key from `index.js` (already validated and joined there; checked again).
@@ -459,7 +466,7 @@ impl NativeWal {
             move || {
                 let result = engine.as_ref().map(|e| e.close()).unwrap_or(Ok(()));
                 drop(engine);
-                result.map_err(storage_err)
+                result.map_err(core_err)
             },
             move |env, result| {
                 // Freeing a large store takes a while: never on the JS thread.
@@ -480,7 +487,7 @@ impl NativeWal {
     pub fn get(&self, env: Env, contexts: JsText, key: JsText) -> Result<Raw> {
         let engine = self.inner.engine(&env)?;
         let ctx = context_key(&self.inner, &env, contexts)?;
-        match engine.read(|s| s.store.get(&ctx, &key.0).cloned()) {
+        match engine.read(|s| s.store.get(&ctx, &key.0).cloned()).map_err(|e| self.inner.throw_core(&env, e))? {
             Some(value) => self.inner.value(&env, &ctx, &key.0, &value).map(Raw),
             None => js::undefined(env.raw()).map(Raw).map_err(|f| self.inner.fail(&env, f)),
         }
@@ -490,14 +497,14 @@ impl NativeWal {
     pub fn has(&self, env: Env, contexts: JsText, key: JsText) -> Result<bool> {
         let engine = self.inner.engine(&env)?;
         let ctx = context_key(&self.inner, &env, contexts)?;
-        Ok(engine.read(|s| s.store.get(&ctx, &key.0).is_some_and(|v| !v.is_undefined())))
+        engine.read(|s| s.store.get(&ctx, &key.0).is_some_and(|v| !v.is_undefined())).map_err(|e| self.inner.throw_core(&env, e))
     }
 
     #[napi(ts_return_type = "string[]")]
     pub fn keys(&self, env: Env, contexts: JsText) -> Result<Raw> {
         let engine = self.inner.engine(&env)?;
         let ctx = context_key(&self.inner, &env, contexts)?;
-        let keys = engine.read(|s| s.store.keys(&ctx));
+        let keys = engine.read(|s| s.store.keys(&ctx)).map_err(|e| self.inner.throw_core(&env, e))?;
         js::string_array(env.raw(), &keys).map(Raw).map_err(|f| self.inner.fail(&env, f))
     }
 
@@ -505,9 +512,9 @@ impl NativeWal {
     pub fn values(&self, env: Env, contexts: JsText) -> Result<Raw> {
         let engine = self.inner.engine(&env)?;
         let ctx = context_key(&self.inner, &env, contexts)?;
-        let entries: Vec<(Arc<JsStr>, Encoded)> = engine.read(|s| {
-            s.store.context(&ctx).map(|c| c.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default()
-        });
+        let entries: Vec<(Arc<JsStr>, Encoded)> = engine
+            .read(|s| s.store.context(&ctx).map(|c| c.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default())
+            .map_err(|e| self.inner.throw_core(&env, e))?;
         let raw = env.raw();
         let obj = js::object(raw).map_err(|f| self.inner.fail(&env, f))?;
         for (k, v) in &entries {
@@ -521,7 +528,7 @@ impl NativeWal {
     pub fn contexts(&self, env: Env, contexts: JsText) -> Result<Raw> {
         let engine = self.inner.engine(&env)?;
         let ctx = context_key(&self.inner, &env, contexts)?;
-        let found = engine.read(|s| s.store.sub_contexts(&ctx));
+        let found = engine.read(|s| s.store.sub_contexts(&ctx)).map_err(|e| self.inner.throw_core(&env, e))?;
         js::string_array(env.raw(), &found).map(Raw).map_err(|f| self.inner.fail(&env, f))
     }
 
@@ -571,10 +578,10 @@ impl NativeWal {
             move || {
                 let stop = move |_id: CommitId, ts: f64| as_of.is_some_and(|a| ts > a);
                 let check = move |base: f64| match as_of {
-                    Some(a) if base > 0.0 && a < base => Err(EngineError::Storage("Timestamp predates available logs".into())),
+                    Some(a) if base > 0.0 && a < base => Err(CoreError::NoHistory("Timestamp predates available logs")),
                     _ => Ok(()),
                 };
-                engine.reconstruct(Some(&stop), Some(&check)).map_err(storage_err)
+                engine.reconstruct(Some(&stop), Some(&check)).map_err(core_err)
             },
             settle(move |env, snap| snapshot_to_js(env, classes, snap)),
         )
@@ -594,7 +601,7 @@ impl NativeWal {
             self.inner.classes,
             move || {
                 let stop = move |id: CommitId, _ts: f64| target.is_some_and(|(s, o)| (id.segment as f64, id.offset as f64) > (s, o));
-                engine.reconstruct(Some(&stop), None).map_err(storage_err)
+                engine.reconstruct(Some(&stop), None).map_err(core_err)
             },
             settle(move |env, snap| snapshot_to_js(env, classes, snap)),
         )
@@ -610,7 +617,7 @@ impl NativeWal {
             &env,
             self.inner.classes,
             move || {
-                engine.snapshot_now().map_err(storage_err)?;
+                engine.snapshot_now().map_err(core_err)?;
                 let target = std::env::temp_dir().join(format!("matter-wal-clone-{:016x}", rand::random::<u64>()));
                 engine
                     .copy_files_to(&target)
@@ -642,19 +649,19 @@ pub fn adopt_lock_token(dir: String) -> bool {
 }
 
 fn open_engine(dir: &Path, options: Options, take_lock: bool, notify: Notify) -> std::result::Result<(Engine, Option<DirLock>), (Kind, String)> {
-    crate::fsutil::create_dir_all_durable(dir).map_err(|e| (Kind::Storage, format!("Cannot create storage directory {}: {e}", dir.display())))?;
+    crate::fsutil::create_dir_all_durable(dir).map_err(|e| core_err(e.context(format!("Cannot create storage directory {}", dir.display()))))?;
     let dir_lock = if take_lock {
         Some(DirLock::acquire(dir).map_err(|e| match e {
             // matter.js's message for a directory this process holds names no directory: add it,
             // since the other open is somewhere else in this same program.
-            LockError::Locked(m) if m.ends_with("by this process") => (Kind::Lock, format!("{m}: {}", dir.display())),
-            LockError::Locked(m) => (Kind::Lock, m),
-            LockError::Io(e) => (Kind::Storage, format!("Cannot lock {}: {e}", dir.display())),
+            CoreError::Locked(m) if m.ends_with("by this process") => core_err(CoreError::Locked(format!("{m}: {}", dir.display()))),
+            CoreError::Locked(m) => core_err(CoreError::Locked(m)),
+            e => core_err(e.context(format!("Cannot lock {}", dir.display()))),
         })?)
     } else {
         None
     };
-    let engine = Engine::open(dir, options, notify).map_err(storage_err)?;
+    let engine = Engine::open(dir, options, notify).map_err(core_err)?;
     Ok((engine, dir_lock))
 }
 
@@ -678,7 +685,7 @@ fn batch_notifier(dispatcher: Dispatcher, classes: Classes, pending: Arc<Mutex<V
                 }
                 Err(e) => {
                     for d in settled {
-                        if let Ok(err) = errors::make(env, classes, Kind::Storage, &e.to_string()) {
+                        if let Ok(err) = errors::make(env, classes, errors::kind_of(e), &e.to_string()) {
                             d.reject(env, err);
                         }
                     }
@@ -719,7 +726,7 @@ impl NativeTransaction {
 
     /// Committed state with this transaction's ops applied.
     fn view(&self, env: &Env) -> Result<StoreData> {
-        let mut store = self.inner.engine(env)?.view().store;
+        let mut store = self.inner.engine(env)?.view().map_err(|e| self.inner.throw_core(env, e))?.store;
         store.apply(&self.ops);
         Ok(store)
     }

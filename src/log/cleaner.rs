@@ -2,11 +2,11 @@
 //! the head snapshot (`head.json[.gz]`) when enabled so history before the cut stays
 //! reconstructible as a base.
 
-use std::io;
 use std::path::Path;
 
-use crate::log::commit::{compressed_segment_filename, segment_filename, CommitId};
+use crate::error::Result;
 use crate::fsutil::{remove_if_exists, sync_dir};
+use crate::log::commit::{compressed_segment_filename, segment_filename, CommitId};
 use crate::log::reader::{read_commits, scan_segments};
 use crate::log::replay::State;
 use crate::snapshot;
@@ -19,7 +19,7 @@ pub struct HeadSnapshot<'a> {
 
 /// Removes every segment numbered below `snapshot_id.segment` (the snapshot's own segment
 /// may still hold later commits, so it stays). Returns how many segments were removed.
-pub fn clean(wal_dir: &Path, snapshot_id: CommitId, head: Option<HeadSnapshot<'_>>) -> io::Result<usize> {
+pub fn clean(wal_dir: &Path, snapshot_id: CommitId, head: Option<HeadSnapshot<'_>>) -> Result<usize> {
     let doomed: Vec<(u32, (bool, bool))> =
         scan_segments(wal_dir)?.into_iter().filter(|(seg, _)| *seg < snapshot_id.segment).collect();
     if doomed.is_empty() {
@@ -47,8 +47,8 @@ pub fn clean(wal_dir: &Path, snapshot_id: CommitId, head: Option<HeadSnapshot<'_
 }
 
 /// Replays the commits about to be deleted on top of the previous head snapshot.
-fn build_head(wal_dir: &Path, snapshot_id: CommitId, head: &HeadSnapshot<'_>) -> io::Result<()> {
-    let existing = snapshot::load(head.dir, "head").map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+fn build_head(wal_dir: &Path, snapshot_id: CommitId, head: &HeadSnapshot<'_>) -> Result<()> {
+    let existing = snapshot::load(head.dir, "head")?;
     let mut state = State::from_snapshot(existing);
     read_commits(wal_dir, state.last_commit, |c| {
         if c.id.segment >= snapshot_id.segment {

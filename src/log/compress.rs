@@ -10,8 +10,9 @@ use std::path::Path;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
-use crate::log::commit::{compressed_segment_filename, segment_filename};
+use crate::error::{AtPath, Result};
 use crate::fsutil::{remove_if_exists, sync_dir};
+use crate::log::commit::{compressed_segment_filename, segment_filename};
 use crate::log::reader::scan_segments;
 
 /// Compresses every plain segment except `active`. Failures are per segment: logged and
@@ -19,7 +20,7 @@ use crate::log::reader::scan_segments;
 /// pass are renamed into place first, then one directory sync makes them durable, then the
 /// plain copies go (a plain copy that survives a crash next to its gzip is removed by the
 /// next pass: readers prefer the gzip).
-pub fn compress_rotated(wal_dir: &Path, active: u32) -> io::Result<usize> {
+pub fn compress_rotated(wal_dir: &Path, active: u32) -> Result<usize> {
     let mut covered = Vec::new();
     for (seg, (plain, gz)) in scan_segments(wal_dir)? {
         if !plain || seg >= active {
@@ -62,15 +63,14 @@ fn gzip_is_whole(path: &Path) -> bool {
 
 /// Writes `%08x.jsonl.gz` for segment `seg` (temp file, fsync, rename). The caller syncs
 /// the directory before removing the plain segment.
-fn compress_one(wal_dir: &Path, seg: u32) -> io::Result<()> {
+fn compress_one(wal_dir: &Path, seg: u32) -> Result<()> {
     let src = wal_dir.join(segment_filename(seg));
     let gz_name = compressed_segment_filename(seg);
     let tmp = wal_dir.join(format!("{gz_name}.tmp"));
-    let bytes = fs::read(&src)?;
-    let mut enc = GzEncoder::new(File::create(&tmp)?, Compression::default());
-    enc.write_all(&bytes)?;
-    enc.finish()?.sync_all()?;
-    fs::rename(&tmp, wal_dir.join(&gz_name))
+    let bytes = fs::read(&src).at(&src)?;
+    let mut enc = GzEncoder::new(File::create(&tmp).at(&tmp)?, Compression::default());
+    enc.write_all(&bytes).and_then(|_| enc.finish()).and_then(|f| f.sync_all()).at(&tmp)?;
+    fs::rename(&tmp, wal_dir.join(&gz_name)).at(&tmp)
 }
 
 #[cfg(test)]

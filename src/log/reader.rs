@@ -9,24 +9,25 @@ use std::path::{Path, PathBuf};
 
 use flate2::read::MultiGzDecoder;
 
-use crate::log::commit::{compressed_segment_filename, deserialize_commit, parse_segment_filename, segment_filename, Commit, CommitId};
+use crate::error::{AtPath, Error, Result};
+use crate::log::commit::{compressed_segment_filename, deserialize_commit, parse_segment_filename, segment_filename, Commit, CommitError, CommitId};
 
 /// Segment numbers present in `wal_dir` (either form), ascending. A missing directory is empty.
-pub fn list_segments(wal_dir: &Path) -> io::Result<Vec<u32>> {
+pub fn list_segments(wal_dir: &Path) -> Result<Vec<u32>> {
     Ok(scan_segments(wal_dir)?.into_keys().collect())
 }
 
 /// Segment number → which forms exist: (plain `.jsonl`, gzipped `.jsonl.gz`).
-pub fn scan_segments(wal_dir: &Path) -> io::Result<BTreeMap<u32, (bool, bool)>> {
+pub fn scan_segments(wal_dir: &Path) -> Result<BTreeMap<u32, (bool, bool)>> {
     let mut found = BTreeMap::new();
     let entries = match fs::read_dir(wal_dir) {
         Ok(e) => e,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(found),
-        Err(e) => return Err(e),
+        Err(e) => return Err(e).at(wal_dir),
     };
     for entry in entries {
-        let entry = entry?;
-        if !entry.file_type()?.is_file() {
+        let entry = entry.at(wal_dir)?;
+        if !entry.file_type().at(&entry.path())?.is_file() {
             continue;
         }
         let name = entry.file_name();
@@ -42,7 +43,7 @@ pub fn scan_segments(wal_dir: &Path) -> io::Result<BTreeMap<u32, (bool, bool)>> 
 }
 
 /// The whole content of a segment, decompressed; the `.gz` form wins when both exist.
-pub fn read_segment_bytes(wal_dir: &Path, segment: u32) -> io::Result<(PathBuf, Vec<u8>)> {
+pub fn read_segment_bytes(wal_dir: &Path, segment: u32) -> Result<(PathBuf, Vec<u8>)> {
     read_segment(wal_dir, segment, false)
 }
 
@@ -52,10 +53,10 @@ pub fn read_segment_bytes(wal_dir: &Path, segment: u32) -> io::Result<(PathBuf, 
 /// gzip stream that merely ends early yields the lines it holds, with a warning. Anything
 /// else (corrupt data, or a truncated segment in the middle of the log) is an error naming
 /// the file.
-pub fn read_segment(wal_dir: &Path, segment: u32, allow_truncated: bool) -> io::Result<(PathBuf, Vec<u8>)> {
+pub fn read_segment(wal_dir: &Path, segment: u32, allow_truncated: bool) -> Result<(PathBuf, Vec<u8>)> {
     let gz = wal_dir.join(compressed_segment_filename(segment));
     let plain = wal_dir.join(segment_filename(segment));
-    let read_plain = || fs::read(&plain).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", plain.display())));
+    let read_plain = || fs::read(&plain).at(&plain);
     match fs::File::open(&gz) {
         Ok(file) => {
             let mut out = Vec::new();
@@ -73,24 +74,24 @@ pub fn read_segment(wal_dir: &Path, segment: u32, allow_truncated: bool) -> io::
                     );
                     Ok((gz, out))
                 }
-                Err(e) => Err(io::Error::new(e.kind(), format!("{}: {e}", gz.display()))),
+                Err(e) => Err(e).at(&gz),
             }
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok((plain.clone(), read_plain()?)),
-        Err(e) => Err(io::Error::new(e.kind(), format!("{}: {e}", gz.display()))),
+        Err(e) => Err(e).at(&gz),
     }
 }
 
 /// Checks that the log has segment `first` and every segment after it up to the newest one:
 /// a segment is missing when a later one exists. `Err` names the first missing file.
-pub fn check_contiguous(wal_dir: &Path, segments: &[u32], first: u32) -> Result<(), String> {
+pub fn check_contiguous(wal_dir: &Path, segments: &[u32], first: u32) -> Result<()> {
     let mut expected = first;
     for &seg in segments.iter().filter(|s| **s >= first) {
         if seg != expected {
-            return Err(format!(
+            return Err(Error::IncompleteLog(format!(
                 "WAL segment {} is missing (the log goes on with segment {seg}), so the commits it held are lost",
                 wal_dir.join(segment_filename(expected)).display()
-            ));
+            )));
         }
         expected = seg.saturating_add(1);
     }
@@ -143,7 +144,7 @@ pub struct ReadCommit {
 
 /// Reads every commit strictly after `after` (all when `None`), in log order. Lines of one
 /// segment are parsed in parallel across the available cores; order is preserved.
-pub fn read_commits(wal_dir: &Path, after: Option<CommitId>, mut each: impl FnMut(ReadCommit) -> bool) -> io::Result<()> {
+pub fn read_commits(wal_dir: &Path, after: Option<CommitId>, mut each: impl FnMut(ReadCommit) -> bool) -> Result<()> {
     let segments = list_segments(wal_dir)?;
     let newest = segments.last().copied();
     for segment in segments {
@@ -165,7 +166,7 @@ pub fn read_commits(wal_dir: &Path, after: Option<CommitId>, mut each: impl FnMu
         let lines: Vec<(u32, &[u8])> = segment_lines(&bytes)
             .filter(|(offset, _)| after.is_none_or(|a| CommitId { segment, offset: *offset } > a))
             .collect();
-        for (offset, parsed) in parse_parallel(&lines) {
+        for (offset, parsed) in parse_parallel(&lines)? {
             match parsed {
                 Ok(commit) => {
                     if !each(ReadCommit { id: CommitId { segment, offset }, commit }) {
@@ -182,18 +183,10 @@ pub fn read_commits(wal_dir: &Path, after: Option<CommitId>, mut each: impl FnMu
     Ok(())
 }
 
-fn parse_parallel(lines: &[(u32, &[u8])]) -> Vec<(u32, Result<Commit, crate::log::commit::CommitError>)> {
+fn parse_parallel(lines: &[(u32, &[u8])]) -> Result<Vec<(u32, std::result::Result<Commit, CommitError>)>> {
     let parse = |chunk: &[(u32, &[u8])]| chunk.iter().map(|(o, l)| (*o, deserialize_commit(l))).collect::<Vec<_>>();
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let total: usize = lines.iter().map(|(_, l)| l.len()).sum();
-    if threads < 2 || total < 256 * 1024 {
-        return parse(lines);
-    }
-    let chunk = lines.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = lines.chunks(chunk).map(|c| crate::threads::spawn_scoped(scope, move || parse(c))).collect();
-        handles.into_iter().flat_map(|h| h.join().expect("parser thread")).collect()
-    })
+    Ok(crate::threads::parallel_chunks(lines, total >= 256 * 1024, parse)?.into_iter().flatten().collect())
 }
 
 #[cfg(test)]
@@ -260,7 +253,7 @@ mod tests {
         (from..to).flat_map(|i| format!("{{\"ts\":{i},\"ops\":[]}}\n").into_bytes()).collect()
     }
 
-    fn timestamps(dir: &Path) -> io::Result<Vec<f64>> {
+    fn timestamps(dir: &Path) -> Result<Vec<f64>> {
         let mut ts = Vec::new();
         read_commits(dir, None, |c| {
             ts.push(c.commit.ts);
@@ -314,11 +307,11 @@ mod tests {
         assert!(check_contiguous(dir, &[1, 2, 5, 6], 5).is_ok(), "segments before the base do not matter");
         assert!(check_contiguous(dir, &[1, 2], 5).is_ok(), "nothing at or after the base");
         let e = check_contiguous(dir, &[1, 2, 4], 1).unwrap_err();
-        assert!(e.contains("/s/wal/00000003.jsonl is missing"), "{e}");
+        assert!(e.to_string().contains("/s/wal/00000003.jsonl is missing"), "{e}");
         let e = check_contiguous(dir, &[3, 4], 1).unwrap_err();
-        assert!(e.contains("00000001.jsonl is missing"), "{e}");
+        assert!(e.to_string().contains("00000001.jsonl is missing"), "{e}");
         let e = check_contiguous(dir, &[6, 7], 5).unwrap_err();
-        assert!(e.contains("00000005.jsonl is missing"), "{e}");
+        assert!(e.to_string().contains("00000005.jsonl is missing"), "{e}");
     }
 
     #[test]

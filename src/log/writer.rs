@@ -3,9 +3,10 @@
 //! last segment while it has room.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use crate::error::{AtPath, Error, Result};
 use crate::log::commit::{deserialize_commit, segment_filename, CommitId, MAX_SEGMENT_LINES};
 use crate::fsutil::{create_dir_all_durable, sync_dir};
 use crate::log::reader::{scan_segments, zeroed_tail};
@@ -31,7 +32,7 @@ impl SegmentWriter {
     /// (see [`zeroed_tail`]). With `fsync`, the newest segment's data is synced before any
     /// commit can depend on it: what replay read from it may be an unsynced tail that a
     /// killed process left in the page cache.
-    pub fn open(wal_dir: &Path, max_segment_size: u64, fsync: bool) -> io::Result<SegmentWriter> {
+    pub fn open(wal_dir: &Path, max_segment_size: u64, fsync: bool) -> Result<SegmentWriter> {
         create_dir_all_durable(wal_dir)?;
         let mut w = SegmentWriter {
             wal_dir: wal_dir.to_path_buf(),
@@ -44,58 +45,24 @@ impl SegmentWriter {
             resumed_extra: 0,
         };
         let segments = scan_segments(wal_dir)?;
-        if let Some((&last, &(plain, gz))) = segments.iter().next_back() {
-            if gz || !plain {
-                if gz && !plain {
-                    repair_torn_gzip(wal_dir, last)?;
-                }
-                w.segment = last + 1;
-            } else {
-                let path = wal_dir.join(segment_filename(last));
-                let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
-                let mut bytes = fs::read(&path).map_err(named)?;
-                if let Some(cut) = zeroed_tail(&bytes) {
-                    // Replay stopped at this line: nothing may be appended after it.
-                    tracing::warn!(
-                        "Cutting {} bytes holding zeroed data off {} (a write that never reached the disk)",
-                        bytes.len() - cut,
-                        path.display()
-                    );
-                    let f = OpenOptions::new().write(true).open(&path).map_err(named)?;
-                    f.set_len(cut as u64).map_err(named)?;
-                    f.sync_all().map_err(named)?;
-                    bytes.truncate(cut);
-                } else if let Some(cut) = torn_tail(&bytes) {
-                    let f = OpenOptions::new().write(true).open(&path).map_err(named)?;
-                    if deserialize_commit(&bytes[cut..]).is_ok() {
-                        // Only the newline is missing: replay already counted this commit, so
-                        // keep it and fence it off.
-                        tracing::warn!("Fencing the unterminated last line of {} with a newline", path.display());
-                        (&f).seek(SeekFrom::End(0)).and_then(|_| (&f).write_all(b"\n")).map_err(named)?;
-                        bytes.push(b'\n');
-                    } else {
-                        tracing::warn!(
-                            "Cutting {} bytes of a torn last line off {} (interrupted write)",
-                            bytes.len() - cut,
-                            path.display()
-                        );
-                        f.set_len(cut as u64).map_err(named)?;
-                        bytes.truncate(cut);
-                    }
-                    f.sync_all().map_err(named)?;
-                } else if fsync {
-                    File::open(&path).and_then(|f| f.sync_data()).map_err(named)?;
-                }
-                let lines = line_count(&bytes);
-                if (bytes.len() as u64) + 1 < max_segment_size && lines < MAX_SEGMENT_LINES {
-                    w.segment = last;
-                    w.offset = lines;
-                    w.size = bytes.len() as u64;
-                    w.resumed_extra = 1;
-                } else {
-                    w.segment = last + 1;
-                }
+        let Some((&last, &(plain, gz))) = segments.iter().next_back() else { return Ok(w) };
+        if gz || !plain {
+            if gz && !plain {
+                repair_torn_gzip(wal_dir, last)?;
             }
+            w.segment = last + 1;
+            return Ok(w);
+        }
+        let path = wal_dir.join(segment_filename(last));
+        let bytes = repair_tail(&path, fs::read(&path).at(&path)?, fsync)?;
+        let lines = line_count(&bytes);
+        if (bytes.len() as u64) + 1 < max_segment_size && lines < MAX_SEGMENT_LINES {
+            w.segment = last;
+            w.offset = lines;
+            w.size = bytes.len() as u64;
+            w.resumed_extra = 1;
+        } else {
+            w.segment = last + 1;
         }
         Ok(w)
     }
@@ -109,7 +76,7 @@ impl SegmentWriter {
     /// ids. Everything is durable (fsync'd when enabled) when this returns `Ok`. On error
     /// the active segment is cut back to where it was, so a failed batch leaves no trace.
     /// `on_rotate` is called with each segment closed by rotation.
-    pub fn append(&mut self, lines: &[Vec<u8>], on_rotate: &mut dyn FnMut(u32)) -> io::Result<Vec<CommitId>> {
+    pub fn append(&mut self, lines: &[Vec<u8>], on_rotate: &mut dyn FnMut(u32)) -> Result<Vec<CommitId>> {
         let mut ids = Vec::with_capacity(lines.len());
         let mut buf: Vec<u8> = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
         let start = (self.segment, self.offset, self.size, self.resumed_extra);
@@ -173,29 +140,26 @@ impl SegmentWriter {
         }
     }
 
-    fn flush(&mut self, buf: &mut Vec<u8>) -> io::Result<()> {
+    fn flush(&mut self, buf: &mut Vec<u8>) -> Result<()> {
         if buf.is_empty() {
             return Ok(());
         }
         let path = self.wal_dir.join(segment_filename(self.segment));
-        let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
         if self.file.is_none() {
             let (f, created) = match OpenOptions::new().append(true).open(&path) {
                 Ok(f) => (f, false),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    (OpenOptions::new().create(true).append(true).open(&path).map_err(named)?, true)
-                }
-                Err(e) => return Err(named(e)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => (OpenOptions::new().create(true).append(true).open(&path).at(&path)?, true),
+                Err(e) => return Err(e).at(&path),
             };
             if created && self.fsync {
                 // A new segment: its directory entry must be durable before the first commit
                 // in it is acknowledged. (An existing one was synced when the engine opened.)
                 sync_dir(&self.wal_dir)?;
             }
-            let len = f.metadata().map_err(named)?.len();
+            let len = f.metadata().at(&path)?.len();
             if len > self.size {
                 // Leftovers of a batch that failed before we could cut it back.
-                f.set_len(self.size).map_err(named)?;
+                f.set_len(self.size).at(&path)?;
             } else {
                 self.size = len;
             }
@@ -204,14 +168,14 @@ impl SegmentWriter {
         let f = self.file.as_mut().expect("opened above");
         if unlinked(f) {
             self.file = None;
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("{} was deleted while open (was the storage directory removed?)", path.display()),
-            ));
+            return Err(Error::Io {
+                source: io::Error::new(io::ErrorKind::NotFound, "deleted while open (was the storage directory removed?)"),
+                path,
+            });
         }
-        f.write_all(buf).map_err(named)?;
+        f.write_all(buf).at(&path)?;
         if self.fsync {
-            f.sync_data().map_err(named)?;
+            f.sync_data().at(&path)?;
         }
         self.size += buf.len() as u64;
         buf.clear();
@@ -219,27 +183,63 @@ impl SegmentWriter {
     }
 
     /// Flushes and closes the active segment.
-    pub fn close(&mut self) -> io::Result<()> {
+    pub fn close(&mut self) -> Result<()> {
         if let Some(f) = self.file.take() {
             if self.fsync {
-                f.sync_all()?;
+                f.sync_all().at(&self.wal_dir.join(segment_filename(self.segment)))?;
             }
         }
         Ok(())
     }
 }
 
+/// Makes the end of the newest plain segment (`bytes`, its content) safe to append to and
+/// returns what it holds afterwards: a zeroed tail (see [`zeroed_tail`]) and a torn last line
+/// (no trailing newline: the process died mid-write) are cut off, so the next commit never
+/// gets glued onto them; a last line that is a complete commit missing only its newline is
+/// fenced with one (replay already counted it). With `fsync` the data is synced either way:
+/// what replay read may be an unsynced tail a killed process left in the page cache.
+fn repair_tail(path: &Path, mut bytes: Vec<u8>, fsync: bool) -> Result<Vec<u8>> {
+    let cut_to = |len: usize| -> Result<()> {
+        let f = OpenOptions::new().write(true).open(path).at(path)?;
+        f.set_len(len as u64).and_then(|_| f.sync_all()).at(path)
+    };
+    if let Some(cut) = zeroed_tail(&bytes) {
+        // Replay stopped at this line: nothing may be appended after it.
+        tracing::warn!(
+            "Cutting {} bytes holding zeroed data off {} (a write that never reached the disk)",
+            bytes.len() - cut,
+            path.display()
+        );
+        cut_to(cut)?;
+        bytes.truncate(cut);
+    } else if let Some(cut) = torn_tail(&bytes) {
+        if deserialize_commit(&bytes[cut..]).is_ok() {
+            tracing::warn!("Fencing the unterminated last line of {} with a newline", path.display());
+            let f = OpenOptions::new().append(true).open(path).at(path)?;
+            (&f).write_all(b"\n").and_then(|_| f.sync_all()).at(path)?;
+            bytes.push(b'\n');
+        } else {
+            tracing::warn!("Cutting {} bytes of a torn last line off {} (interrupted write)", bytes.len() - cut, path.display());
+            cut_to(cut)?;
+            bytes.truncate(cut);
+        }
+    } else if fsync {
+        File::open(path).and_then(|f| f.sync_data()).at(path)?;
+    }
+    Ok(bytes)
+}
+
 /// The newest segment can be a gzip file cut short (written without fsync by matter.js and
 /// then a power loss, say). Replay already read the lines before the cut; rewrite the file as
 /// a whole gzip of exactly those lines, so it stays readable once newer segments follow it.
-fn repair_torn_gzip(wal_dir: &Path, segment: u32) -> io::Result<()> {
+fn repair_torn_gzip(wal_dir: &Path, segment: u32) -> Result<()> {
     use flate2::{read::MultiGzDecoder, write::GzEncoder, Compression};
     use std::io::Read;
     let name = crate::log::commit::compressed_segment_filename(segment);
     let path = wal_dir.join(&name);
-    let named = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
     let mut bytes = Vec::new();
-    let Err(e) = MultiGzDecoder::new(io::BufReader::new(File::open(&path).map_err(named)?)).read_to_end(&mut bytes) else {
+    let Err(e) = MultiGzDecoder::new(io::BufReader::new(File::open(&path).at(&path)?)).read_to_end(&mut bytes) else {
         return Ok(());
     };
     if e.kind() != io::ErrorKind::UnexpectedEof {
@@ -254,10 +254,9 @@ fn repair_torn_gzip(wal_dir: &Path, segment: u32) -> io::Result<()> {
     }
     tracing::warn!("Rewriting torn {} with the {} bytes of complete lines it still held", path.display(), bytes.len());
     let tmp = wal_dir.join(format!("{name}.tmp"));
-    let mut enc = GzEncoder::new(File::create(&tmp).map_err(named)?, Compression::default());
-    enc.write_all(&bytes).map_err(named)?;
-    enc.finish().and_then(|f| f.sync_all()).map_err(named)?;
-    fs::rename(&tmp, &path).map_err(named)?;
+    let mut enc = GzEncoder::new(File::create(&tmp).at(&tmp)?, Compression::default());
+    enc.write_all(&bytes).and_then(|_| enc.finish()).and_then(|f| f.sync_all()).at(&tmp)?;
+    fs::rename(&tmp, &path).at(&tmp)?;
     sync_dir(wal_dir)
 }
 
@@ -267,7 +266,7 @@ fn repair_torn_gzip(wal_dir: &Path, segment: u32) -> io::Result<()> {
 /// out ids the next load skips as already in the snapshot. It creates the empty segments
 /// `base.segment` and `base.segment + 1` where missing (the writer then resumes the newest,
 /// empty one). Returns whether it had to.
-pub fn ensure_after(wal_dir: &Path, base: CommitId) -> io::Result<bool> {
+pub fn ensure_after(wal_dir: &Path, base: CommitId) -> Result<bool> {
     let segments = scan_segments(wal_dir)?;
     let resumes_after = match segments.iter().next_back() {
         Some((&seg, _)) if seg > base.segment => true,
@@ -275,13 +274,12 @@ pub fn ensure_after(wal_dir: &Path, base: CommitId) -> io::Result<bool> {
         Some((&seg, &(_, gz))) if seg == base.segment && gz => true,
         Some((&seg, _)) if seg == base.segment => {
             let path = wal_dir.join(segment_filename(seg));
-            let mut bytes = fs::read(&path)?;
+            let mut bytes = fs::read(&path).at(&path)?;
             if let Some(cut) = zeroed_tail(&bytes) {
                 // Replay stopped there; cut it now, since this segment may stop being the
                 // newest (later loads would skip the zeroed line and replay what follows).
-                let f = OpenOptions::new().write(true).open(&path)?;
-                f.set_len(cut as u64)?;
-                f.sync_all()?;
+                let f = OpenOptions::new().write(true).open(&path).at(&path)?;
+                f.set_len(cut as u64).and_then(|_| f.sync_all()).at(&path)?;
                 bytes.truncate(cut);
             } else if let Some(cut) = torn_tail(&bytes) {
                 if deserialize_commit(&bytes[cut..]).is_err() {
@@ -297,7 +295,8 @@ pub fn ensure_after(wal_dir: &Path, base: CommitId) -> io::Result<bool> {
     }
     for seg in base.segment..=base.segment.saturating_add(1) {
         if !segments.contains_key(&seg) {
-            OpenOptions::new().create(true).append(true).open(wal_dir.join(segment_filename(seg)))?.sync_all()?;
+            let path = wal_dir.join(segment_filename(seg));
+            OpenOptions::new().create(true).append(true).open(&path).and_then(|f| f.sync_all()).at(&path)?;
         }
     }
     sync_dir(wal_dir)?;
