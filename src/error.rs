@@ -27,6 +27,8 @@ pub enum Error {
     WriterStopped,
     /// Another live owner (process, or driver of this process) holds the directory.
     Locked(String),
+    /// A transaction that was committed or disposed was used again.
+    TransactionEnded(&'static str),
     /// A history request (`snapshotAtTime`/`snapshotAtCommit`) the files cannot answer.
     NoHistory(&'static str),
     /// A thread panicked while holding state the engine needs.
@@ -46,7 +48,7 @@ impl fmt::Display for Error {
             Error::WriteFailed(e) => write!(f, "WAL write failed: {e}"),
             Error::Closing => f.write_str("WalStorageDriver is closing"),
             Error::WriterStopped => f.write_str("WAL writer has stopped"),
-            Error::NoHistory(m) => f.write_str(m),
+            Error::NoHistory(m) | Error::TransactionEnded(m) => f.write_str(m),
             Error::Poisoned(what) => write!(f, "internal state poisoned by a panic ({what}); reopen the storage"),
             Error::Context { context, source } => write!(f, "{context}: {source}"),
         }

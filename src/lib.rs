@@ -29,6 +29,7 @@ mod log;
 mod snapshot;
 mod store;
 mod threads;
+mod transaction;
 
 #[cfg(test)]
 mod test_values;
@@ -47,3 +48,4 @@ pub use log::reader::{read_commits, segment_lines, ReadCommit};
 pub use log::writer::SegmentWriter;
 pub use snapshot::{decode as decode_snapshot, encode as encode_snapshot, load as load_snapshot, Snapshot};
 pub use store::StoreData;
+pub use transaction::Transaction;

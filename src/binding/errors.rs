@@ -20,10 +20,12 @@ pub enum Kind {
 }
 
 /// The class a core error is thrown as: a lock held by someone else is matter.js's
-/// `StorageLockError`, everything else a `StorageError`.
+/// `StorageLockError`, a transaction used after its end a `StorageCommitError`, everything
+/// else a `StorageError`.
 pub fn kind_of(e: &crate::Error) -> Kind {
     match e.root() {
         crate::Error::Locked(_) => Kind::Lock,
+        crate::Error::TransactionEnded(_) => Kind::Commit,
         _ => Kind::Storage,
     }
 }

@@ -207,6 +207,18 @@ pub fn set_property(env: sys::napi_env, obj: sys::napi_value, key: &JsStr, value
     Ok(())
 }
 
+/// An array of the given values.
+pub fn array_of(env: sys::napi_env, items: &[sys::napi_value]) -> Res<sys::napi_value> {
+    let mut arr = ptr::null_mut();
+    // SAFETY: `arr` receives a handle in the current scope.
+    check!(unsafe { sys::napi_create_array_with_length(env, items.len(), &mut arr) });
+    for (i, &item) in items.iter().enumerate() {
+        // SAFETY: `arr` is the array created above; `item` is a handle the caller holds.
+        check!(unsafe { sys::napi_set_element(env, arr, i as u32, item) });
+    }
+    Ok(arr)
+}
+
 /// An array of strings.
 pub fn string_array<S: AsRef<JsStr>>(env: sys::napi_env, items: &[S]) -> Res<sys::napi_value> {
     let mut arr = ptr::null_mut();

@@ -33,6 +33,7 @@ use crate::codec::stored::Encoded;
 use crate::codec::jsstr::{JsStr, JsString};
 use crate::lock::DirLock;
 use crate::store::{valid_context_key, StoreData};
+use crate::transaction::Transaction;
 use dispatch::{Deferred, Dispatcher};
 use errors::{Classes, Kind};
 use js::{Fail, JsText, Res};
@@ -558,7 +559,7 @@ impl NativeWal {
     #[napi]
     pub fn begin(&self, env: Env) -> Result<NativeTransaction> {
         self.inner.engine(&env)?;
-        Ok(NativeTransaction { inner: self.inner.clone(), ops: Vec::new(), committed: false, disposed: false })
+        Ok(NativeTransaction { inner: self.inner.clone(), tx: Transaction::new() })
     }
 
     /// Rebuilds the state as of `asOf` (ms since epoch) from the snapshot file and the log.
@@ -702,68 +703,52 @@ fn snapshot_to_js(env: sys::napi_env, classes: Classes, snap: crate::snapshot::S
     unsafe { ToNapiValue::to_napi_value(env, native) }.map_err(|_| Fail::Napi(sys::Status::napi_generic_failure))
 }
 
-/// A transaction: buffers ops, reads see them over the committed state, commit writes them
-/// as one WAL line.
+/// A transaction (`crate::transaction`) bound to its driver.
 #[napi]
 pub struct NativeTransaction {
     inner: Arc<Inner>,
-    ops: Vec<Op>,
-    committed: bool,
-    disposed: bool,
+    tx: Transaction,
 }
 
 #[napi]
 impl NativeTransaction {
-    fn assert_active(&self, env: &Env) -> Result<()> {
-        if self.disposed {
-            return Err(self.inner.throw(env, Kind::Commit, "Transaction is disposed"));
-        }
-        if self.committed {
-            return Err(self.inner.throw(env, Kind::Commit, "Transaction is already committed"));
-        }
-        Ok(())
+    /// Committed state with this transaction's writes applied.
+    fn view(&self, env: &Env) -> Result<StoreData> {
+        let committed = self.inner.engine(env)?.view().map_err(|e| self.inner.throw_core(env, e))?.store;
+        Ok(self.tx.view(committed))
     }
 
-    /// Committed state with this transaction's ops applied.
-    fn view(&self, env: &Env) -> Result<StoreData> {
-        let mut store = self.inner.engine(env)?.view().map_err(|e| self.inner.throw_core(env, e))?.store;
-        store.apply(&self.ops);
-        Ok(store)
+    fn record(&mut self, env: &Env, op: Op) -> Result<()> {
+        self.tx.record(op).map_err(|e| self.inner.throw_core(env, e))
     }
 
     #[napi(getter)]
     pub fn committed(&self) -> bool {
-        self.committed
+        self.tx.is_committed()
     }
 
     #[napi(getter)]
     pub fn disposed(&self) -> bool {
-        self.disposed
+        self.tx.is_disposed()
     }
 
     #[napi]
     pub fn set(&mut self, env: Env, contexts: JsText, json: JsonText) -> Result<()> {
-        self.assert_active(&env)?;
         let ctx = context_key(&self.inner, &env, contexts)?;
         let op = upd_op(&self.inner, &env, ctx, &json.0)?;
-        self.ops.push(op);
-        Ok(())
+        self.record(&env, op)
     }
 
     #[napi]
     pub fn delete(&mut self, env: Env, contexts: JsText, key: JsText) -> Result<()> {
-        self.assert_active(&env)?;
         let ctx = context_key(&self.inner, &env, contexts)?;
-        self.ops.push(Op::Del { key: ctx, values: Some(vec![key.0]) });
-        Ok(())
+        self.record(&env, Op::Del { key: ctx, values: Some(vec![key.0]) })
     }
 
     #[napi]
     pub fn clear_all(&mut self, env: Env, contexts: JsText) -> Result<()> {
-        self.assert_active(&env)?;
         let ctx = context_key(&self.inner, &env, contexts)?;
-        self.ops.push(Op::Del { key: ctx, values: None });
-        Ok(())
+        self.record(&env, Op::Del { key: ctx, values: None })
     }
 
     #[napi(ts_return_type = "unknown")]
@@ -803,56 +788,38 @@ impl NativeTransaction {
         js::string_array(env.raw(), &self.view(&env)?.sub_contexts(&ctx)).map(Raw).map_err(|f| self.inner.fail(&env, f))
     }
 
-    /// What the buffered ops alone say about `key`: `[value]` when an op of this
+    /// What the buffered writes alone say about `key`: `[value]` when a write of this
     /// transaction decides it (matter.js then answers synchronously), `null` otherwise.
     #[napi(ts_return_type = "[unknown] | null")]
     pub fn buffered(&self, env: Env, contexts: JsText, key: JsText) -> Result<Raw> {
         let ctx = context_key(&self.inner, &env, contexts)?;
-        let key = key.0;
-        let decided: Option<Option<&Encoded>> = self.ops.iter().rev().find_map(|op| match op {
-            Op::Upd { key: k, values, .. } if *k == ctx => values.iter().rev().find(|(name, _)| *name == key).map(|(_, v)| Some(v)),
-            Op::Del { key: k, values: Some(keys) } if *k == ctx => keys.contains(&key).then_some(None),
-            Op::Del { key: k, values: None } if *k == ctx => Some(None),
-            _ => None,
-        });
+        let decided = self.tx.decided(&ctx, &key.0);
         let raw = env.raw();
         let build = || -> Res<sys::napi_value> {
             let Some(value) = decided else { return js::null(raw) };
-            let mut arr = std::ptr::null_mut();
-            // SAFETY: `arr` receives a new array handle of the current scope.
-            js::check!(unsafe { sys::napi_create_array_with_length(raw, 1, &mut arr) });
             let js = match value {
                 Some(v) => to_js::to_js(raw, v.bytes())?,
                 None => js::undefined(raw)?,
             };
-            // SAFETY: `arr` is the array created above.
-            js::check!(unsafe { sys::napi_set_element(raw, arr, 0, js) });
-            Ok(arr)
+            js::array_of(raw, &[js])
         };
         build().map(Raw).map_err(|f| self.inner.fail(&env, f))
     }
 
-    /// Writes all buffered ops as one commit.
+    /// Writes all buffered writes as one commit.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn commit(&mut self, env: Env) -> Result<Raw> {
-        self.assert_active(&env)?;
-        self.committed = true;
-        let ops = std::mem::take(&mut self.ops);
+        let ops = self.tx.commit().map_err(|e| self.inner.throw_core(&env, e))?;
         if ops.is_empty() {
             return run_async(&env, self.inner.classes, || Ok(()), settle(|env, ()| js::undefined(env)));
         }
         self.inner.submit(&env, ops)
     }
 
-    /// Ends the transaction; uncommitted ops are dropped (rollback).
+    /// Ends the transaction; uncommitted writes are dropped (rollback).
     #[napi]
     pub fn dispose(&mut self) {
-        if !self.disposed {
-            self.disposed = true;
-            if !self.committed {
-                self.ops.clear();
-            }
-        }
+        self.tx.dispose();
     }
 }
 
