@@ -130,12 +130,6 @@ impl JsStr {
         self.0.split(|b| *b == b'.').map(JsStr::from_wtf8)
     }
 
-    /// Whether the string contains `c` (an ASCII character).
-    pub fn contains_ascii(&self, c: u8) -> bool {
-        debug_assert!(c.is_ascii());
-        memchr::memchr(c, &self.0).is_some()
-    }
-
     pub fn to_js_string(&self) -> JsString {
         JsString(self.0.to_vec())
     }

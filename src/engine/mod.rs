@@ -198,15 +198,6 @@ impl Engine {
         self.shared.run_snapshot()
     }
 
-    /// Prunes segments covered by the last snapshot now (blocking).
-    pub fn clean_now(&self) -> Result<()> {
-        self.shared.run_clean()
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.shared.dir
-    }
-
     /// Copies the storage files (not the lock) into the new directory `target`, durably,
     /// while no snapshot, cleaning or gzip runs (so no file vanishes mid-copy). The active
     /// segment may be appended to meanwhile: a line cut by the copy is a torn tail the
@@ -331,17 +322,13 @@ fn prepare_dirs(dir: &Path, wal_dir: &Path, fsync: bool) -> Result<()> {
     Ok(())
 }
 
-/// Loads snapshot + replays the log after it. Without a usable snapshot (unreadable, or
-/// missing) the log rebuilds the state when it still holds everything: from segment 1, or
-/// from the head snapshot on. A segment missing from the part of the log to replay is an
-/// error naming the file, never a silent gap.
+/// Loads snapshot + replays the log after it (see [`choose_base`] for where the state
+/// starts). The log after the snapshot's commit is read on another core while the snapshot
+/// itself is decompressed and decoded.
 fn load_state(dir: &Path, wal_dir: &Path) -> Result<(State, Option<CommitId>)> {
     let segments = list_segments(wal_dir)?;
-    let mut state = State::default();
-    let mut base = None;
-    let mut last_snapshot = None;
-    // Read and parse the log after the snapshot's commit on another core while the snapshot
-    // itself is decompressed and decoded; used only if that commit is indeed the base.
+    // Where the snapshot says it ends, from the file's first bytes; the prefetched commits
+    // are used only if the snapshot indeed turns out to be the base.
     let peeked = snapshot::peek_commit_id(dir, "snapshot");
     let prefetch = peeked
         .map(|id| {
@@ -356,45 +343,8 @@ fn load_state(dir: &Path, wal_dir: &Path) -> Result<(State, Option<CommitId>)> {
             })
         })
         .transpose()?;
-    match snapshot::load(dir, "snapshot") {
-        Ok(Some(s)) => {
-            check_contiguous(wal_dir, &segments, s.commit_id.segment).map_err(|e| e.context("Cannot load WAL"))?;
-            tracing::debug!("Loaded snapshot at commit {}", s.commit_id);
-            base = Some(s.commit_id);
-            last_snapshot = Some(s.commit_id);
-            state.store = s.data;
-            state.last_ts = s.ts;
-        }
-        loaded => {
-            let problem = match &loaded {
-                Err(e) => format!("Cannot load snapshot {e}"),
-                Ok(_) => format!("No snapshot file (snapshot.json[.gz]) in {}", dir.display()),
-            };
-            let full_log = check_contiguous(wal_dir, &segments, 1);
-            match (&loaded, full_log) {
-                (Ok(_), Ok(())) => {}
-                (Err(_), Ok(())) => tracing::warn!("{problem}; rebuilding the state from the full log"),
-                (_, Err(gap)) => {
-                    // Cleaning removed the start of the log: only the head snapshot can stand in.
-                    let head = match snapshot::load(dir, "head") {
-                        Ok(Some(h)) => h,
-                        Ok(None) => return Err(gap.context(format!("{problem}, and the log cannot replace it"))),
-                        Err(e) => {
-                            return Err(Error::IncompleteLog(format!("{problem}, and the log cannot replace it: {gap}; head snapshot {e}")))
-                        }
-                    };
-                    let h = head.commit_id.segment;
-                    let first = if segments.contains(&h) { h } else { h.saturating_add(1) };
-                    check_contiguous(wal_dir, &segments, first)
-                        .map_err(|e| e.context(format!("{problem}, and the log after the head snapshot is incomplete")))?;
-                    tracing::warn!("{problem}; rebuilding the state from the head snapshot and the log after it");
-                    base = Some(head.commit_id);
-                    state.store = head.data;
-                    state.last_ts = head.ts;
-                }
-            }
-        }
-    }
+    let Base { mut state, snapshot: last_snapshot } = choose_base(dir, wal_dir, &segments)?;
+    let base = state.last_commit;
     let mut replayed = 0usize;
     let mut apply = |c: ReadCommit| {
         state.apply(c.id, &c.commit);
@@ -422,12 +372,64 @@ fn load_state(dir: &Path, wal_dir: &Path) -> Result<(State, Option<CommitId>)> {
     if replayed > 0 {
         tracing::debug!("Replayed {replayed} WAL commits");
     } else if let Some(b) = base {
-        state.last_commit = Some(b);
         if ensure_after(wal_dir, b)? {
             tracing::warn!("The WAL ends before commit {b} of the loaded state; new commits go to segment {}", b.segment.saturating_add(1));
         }
     }
     Ok((state, last_snapshot))
+}
+
+/// The state the log is replayed onto.
+struct Base {
+    /// Store, timestamp and commit (`last_commit`: the log is replayed after it) of the base.
+    state: State,
+    /// The commit `snapshot.json[.gz]` holds, when it is the base.
+    snapshot: Option<CommitId>,
+}
+
+/// Chooses where the state starts, the riskiest decision of an open:
+/// - the snapshot, when it loads and the log after it is complete;
+/// - nothing (replay the whole log), when the snapshot is missing or unreadable but the log
+///   still starts at segment 1;
+/// - the head snapshot, when cleaning removed the start of the log and the log after the
+///   head is complete.
+///
+/// Anything else is an error naming what is missing: a silent gap would hide commits.
+fn choose_base(dir: &Path, wal_dir: &Path, segments: &[u32]) -> Result<Base> {
+    let loaded = match snapshot::load(dir, "snapshot") {
+        Ok(Some(s)) => {
+            check_contiguous(wal_dir, segments, s.commit_id.segment).map_err(|e| e.context("Cannot load WAL"))?;
+            tracing::debug!("Loaded snapshot at commit {}", s.commit_id);
+            let id = s.commit_id;
+            return Ok(Base { state: State::from_snapshot(Some(s)), snapshot: Some(id) });
+        }
+        other => other,
+    };
+    let problem = match &loaded {
+        Err(e) => format!("Cannot load snapshot {e}"),
+        Ok(_) => format!("No snapshot file (snapshot.json[.gz]) in {}", dir.display()),
+    };
+    let gap = match check_contiguous(wal_dir, segments, 1) {
+        Ok(()) => {
+            if loaded.is_err() {
+                tracing::warn!("{problem}; rebuilding the state from the full log");
+            }
+            return Ok(Base { state: State::default(), snapshot: None });
+        }
+        Err(gap) => gap,
+    };
+    // Cleaning removed the start of the log: only the head snapshot can stand in.
+    let head = match snapshot::load(dir, "head") {
+        Ok(Some(h)) => h,
+        Ok(None) => return Err(gap.context(format!("{problem}, and the log cannot replace it"))),
+        Err(e) => return Err(Error::IncompleteLog(format!("{problem}, and the log cannot replace it: {gap}; head snapshot {e}"))),
+    };
+    let h = head.commit_id.segment;
+    let first = if segments.contains(&h) { h } else { h.saturating_add(1) };
+    check_contiguous(wal_dir, segments, first)
+        .map_err(|e| e.context(format!("{problem}, and the log after the head snapshot is incomplete")))?;
+    tracing::warn!("{problem}; rebuilding the state from the head snapshot and the log after it");
+    Ok(Base { state: State::from_snapshot(Some(head)), snapshot: None })
 }
 
 /// Writes one batch of commits with one write (+ one fsync), then applies them to the store
@@ -577,6 +579,88 @@ mod tests {
         })
     }
 
+    mod base {
+        use super::super::*;
+        use crate::log::commit::segment_filename;
+        use crate::store::StoreData;
+        use std::fs;
+
+        fn files(snapshot: Option<u32>, head: Option<u32>, segments: &[u32]) -> tempfile::TempDir {
+            let dir = tempfile::tempdir().unwrap();
+            let wal = dir.path().join("wal");
+            fs::create_dir_all(&wal).unwrap();
+            for &seg in segments {
+                fs::write(wal.join(segment_filename(seg)), "{\"ts\":1,\"ops\":[]}\n").unwrap();
+            }
+            let save = |name, seg| snapshot::save(dir.path(), name, false, CommitId { segment: seg, offset: 0 }, 1.0, &StoreData::default()).unwrap();
+            if let Some(seg) = snapshot {
+                save("snapshot", seg);
+            }
+            if let Some(seg) = head {
+                save("head", seg);
+            }
+            dir
+        }
+
+        fn choose(dir: &tempfile::TempDir, segments: &[u32]) -> Result<(Option<CommitId>, Option<CommitId>)> {
+            choose_base(dir.path(), &dir.path().join("wal"), segments).map(|b| (b.state.last_commit, b.snapshot))
+        }
+
+        const AT: fn(u32) -> Option<CommitId> = |segment| Some(CommitId { segment, offset: 0 });
+
+        #[test]
+        fn the_snapshot_when_the_log_after_it_is_complete() {
+            let dir = files(Some(2), Some(1), &[2, 3]);
+            assert_eq!(choose(&dir, &[2, 3]).unwrap(), (AT(2), AT(2)));
+            // Segments before the snapshot's may be gone (cleaned) or present.
+            let dir = files(Some(3), None, &[1, 2, 3]);
+            assert_eq!(choose(&dir, &[1, 2, 3]).unwrap(), (AT(3), AT(3)));
+        }
+
+        #[test]
+        fn a_gap_after_the_snapshot_is_an_error_naming_the_segment() {
+            let dir = files(Some(2), None, &[2, 4]);
+            let e = choose(&dir, &[2, 4]).unwrap_err().to_string();
+            assert!(e.starts_with("Cannot load WAL: ") && e.contains("00000003.jsonl is missing"), "{e}");
+        }
+
+        #[test]
+        fn the_whole_log_when_the_snapshot_is_missing_or_unreadable_and_the_log_starts_at_1() {
+            let dir = files(None, None, &[]);
+            assert_eq!(choose(&dir, &[]).unwrap(), (None, None));
+            let dir = files(None, Some(1), &[1, 2]);
+            assert_eq!(choose(&dir, &[1, 2]).unwrap(), (None, None), "a full log needs no head snapshot");
+            let dir = files(None, None, &[1, 2]);
+            fs::write(dir.path().join("snapshot.json"), "not json").unwrap();
+            assert_eq!(choose(&dir, &[1, 2]).unwrap(), (None, None));
+        }
+
+        #[test]
+        fn the_head_snapshot_when_cleaning_removed_the_start_of_the_log() {
+            // Head at segment 2: its own segment may be gone (it was fully covered) or present.
+            let dir = files(None, Some(2), &[3, 4]);
+            assert_eq!(choose(&dir, &[3, 4]).unwrap(), (AT(2), None));
+            let dir = files(None, Some(2), &[2, 3]);
+            assert_eq!(choose(&dir, &[2, 3]).unwrap(), (AT(2), None));
+            fs::write(dir.path().join("snapshot.json"), "{").unwrap();
+            assert_eq!(choose(&dir, &[2, 3]).unwrap(), (AT(2), None), "also when the snapshot is unreadable");
+        }
+
+        #[test]
+        fn without_a_usable_base_the_open_fails_saying_why() {
+            let dir = files(None, None, &[3, 4]);
+            let e = choose(&dir, &[3, 4]).unwrap_err().to_string();
+            assert!(e.starts_with("No snapshot file") && e.contains("the log cannot replace it") && e.contains("00000001.jsonl is missing"), "{e}");
+            let dir = files(None, Some(2), &[3, 5]);
+            let e = choose(&dir, &[3, 5]).unwrap_err().to_string();
+            assert!(e.contains("the log after the head snapshot is incomplete") && e.contains("00000004.jsonl is missing"), "{e}");
+            let dir = files(None, None, &[3]);
+            fs::write(dir.path().join("head.json"), "[]").unwrap();
+            let e = choose(&dir, &[3]).unwrap_err().to_string();
+            assert!(e.contains("head snapshot") && e.contains("head.json"), "{e}");
+        }
+    }
+
     #[test]
     fn commits_replay_after_reopen_and_history_can_be_rebuilt() {
         let dir = tempfile::tempdir().unwrap();
@@ -610,5 +694,99 @@ mod tests {
         assert_eq!(engine.read(|s| s.last_commit).unwrap(), Some(CommitId { segment: 1, offset: 5 }));
         engine.close().unwrap();
         assert!(engine.submit(set("x", 1.0)).is_err(), "closed engine accepts no commits");
+    }
+
+    /// Settles `n` queued commits; returns the batch sizes the writer reported.
+    fn settle(rx: &mpsc::Receiver<(usize, bool)>, n: usize) -> Vec<usize> {
+        let mut sizes = Vec::new();
+        while sizes.iter().sum::<usize>() < n {
+            let (count, ok) = rx.recv_timeout(Duration::from_secs(20)).expect("the writer reports every batch");
+            assert!(ok);
+            sizes.push(count);
+        }
+        sizes
+    }
+
+    #[test]
+    fn group_commit_writes_what_queued_behind_one_fsync_as_one_batch_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let notify: Notify = Arc::new(move |b: BatchResult| tx.send((b.count, b.result.is_ok())).unwrap());
+        let engine = Engine::open(dir.path(), Options { fsync: true, compress_log: false, ..Options::default() }, notify).unwrap();
+        const N: usize = 300;
+        for i in 0..N {
+            assert!(matches!(engine.submit(set("k", i as f64)).unwrap(), Submitted::Queued));
+        }
+        let sizes = settle(&rx, N);
+        assert_eq!(sizes.iter().sum::<usize>(), N);
+        // 300 commits queued in a burst while the first fsync runs cannot all take one batch each.
+        assert!(sizes.len() < N, "batches: {sizes:?}");
+        assert_eq!(num(&engine, "k"), Some((N - 1) as f64), "the last submitted commit wins");
+        // One line per commit, in submission order.
+        let text = std::fs::read_to_string(dir.path().join("wal/00000001.jsonl")).unwrap();
+        let values: Vec<f64> = text
+            .lines()
+            .map(|l| crate::log::commit::deserialize_commit(l.as_bytes()).unwrap())
+            .map(|c| match &c.ops[0] {
+                Op::Upd { values, .. } => match values[0].1.decode() {
+                    Value::Number(n) => n,
+                    v => panic!("{v:?}"),
+                },
+                op => panic!("{op:?}"),
+            })
+            .collect();
+        assert_eq!(values, (0..N).map(|i| i as f64).collect::<Vec<_>>());
+        engine.close().unwrap();
+        assert!(matches!(engine.submit(set("k", 0.0)), Err(Error::Closing)));
+    }
+
+    #[test]
+    fn maintenance_snapshots_cleans_and_gzips_rotated_segments_on_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let notify: Notify = Arc::new(move |b: BatchResult| tx.send((b.count, b.result.is_ok())).unwrap());
+        let options = Options {
+            fsync: false,
+            max_segment_size: 200,
+            snapshot_interval: Duration::from_millis(100),
+            clean_interval: Some(Duration::from_millis(150)),
+            ..Options::default()
+        };
+        let engine = Engine::open(dir.path(), options, notify).unwrap();
+        let mut queued = 0;
+        for i in 0..40 {
+            if let Submitted::Queued = engine.submit(set(&format!("key{i}"), i as f64)).unwrap() {
+                queued += 1;
+            }
+        }
+        settle(&rx, queued);
+        let wal = dir.path().join("wal");
+        let names = || -> Vec<String> {
+            let mut n: Vec<String> = std::fs::read_dir(&wal).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+            n.sort();
+            n
+        };
+        // Without any call from outside: a snapshot, segments before it removed (folded into
+        // the head snapshot), rotated segments gzipped.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let files = names();
+            let snapshot = dir.path().join("snapshot.json.gz").exists();
+            let head = dir.path().join("head.json.gz").exists();
+            let no_first = !files.iter().any(|n| n.starts_with("00000001"));
+            let rotated_plain = files.iter().filter(|n| n.ends_with(".jsonl")).count();
+            if snapshot && head && no_first && rotated_plain == 1 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "maintenance did not run: snapshot {snapshot}, head {head}, files {files:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        engine.close().unwrap();
+        // What maintenance left reopens to the same state.
+        let reopened = Engine::open(dir.path(), Options::default(), Arc::new(|_| {})).unwrap();
+        for i in 0..40 {
+            assert_eq!(num(&reopened, &format!("key{i}")), Some(i as f64));
+        }
+        reopened.close().unwrap();
     }
 }
