@@ -26,8 +26,8 @@ export declare class NativeSnapshot {
 }
 
 /**
- * A transaction: buffers ops, reads see them over the committed state, commit writes them
- * as one WAL line.
+ * A transaction of one driver: writes are buffered until `commit()` writes them as one
+ * commit; its reads see them over the committed state.
  */
 export declare class NativeTransaction {
   get committed(): boolean
@@ -41,13 +41,13 @@ export declare class NativeTransaction {
   values(contexts: JsText): Record<string, unknown>
   contexts(contexts: JsText): string[]
   /**
-   * What the buffered ops alone say about `key`: `[value]` when an op of this
+   * What the buffered writes alone say about `key`: `[value]` when a write of this
    * transaction decides it (matter.js then answers synchronously), `null` otherwise.
    */
   buffered(contexts: JsText, key: JsText): [unknown] | null
-  /** Writes all buffered ops as one commit. */
+  /** Writes all buffered writes as one commit. */
   commit(): Promise<void>
-  /** Ends the transaction; uncommitted ops are dropped (rollback). */
+  /** Ends the transaction; uncommitted writes are dropped (rollback). */
   dispose(): void
 }
 
@@ -68,8 +68,6 @@ export declare class NativeWal {
    * releases this driver's lock.
    */
   close(): Promise<void>
-  get(contexts: JsText, key: JsText): unknown
-  has(contexts: JsText, key: JsText): boolean
   keys(contexts: JsText): string[]
   values(contexts: JsText): Record<string, unknown>
   contexts(contexts: JsText): string[]

@@ -1,7 +1,12 @@
 //! The read hot path without napi-rs's generic method machinery: plain Node-API callbacks
 //! bound to one driver (its state pointer is the callback data), taking the context key
-//! already validated and joined by `index.js`, so a `get` costs one native call and two
+//! already validated and joined by `lib/api.cjs`, so a `get` costs one native call and two
 //! string reads.
+//!
+//! Why raw Node-API here: measured against the `#[napi]` methods `get`/`has` this replaced
+//! (same store, same value cache, Node 20, 2 000 keys read 200 times, best of 3), a cached
+//! object `get` took 0.56 µs instead of 2.16 µs, a number 0.44 µs instead of 1.78 µs, and
+//! `has` 0.21 µs instead of 1.18 µs. matter.js reads attributes through `get` constantly.
 
 use std::cell::Cell;
 use std::ffi::c_void;

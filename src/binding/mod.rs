@@ -19,7 +19,7 @@ mod to_js;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use napi::bindgen_prelude::*;
@@ -100,20 +100,6 @@ fn read_json_text(env: sys::napi_env, v: sys::napi_value) -> Res<Vec<u8>> {
     buf.truncate(written);
     Ok(buf)
 }
-
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .max_blocking_threads(16)
-            .thread_stack_size(crate::threads::ENGINE_THREAD_STACK)
-            .thread_name("wal-io")
-            .build()
-            .expect("tokio runtime")
-    })
-}
-
 
 /// Lifecycle of a driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -224,7 +210,14 @@ impl Inner {
     }
 }
 
-/// Runs `work` on the blocking pool and settles a promise with `finish` on the JS thread.
+/// Runs `work` on a thread of its own and settles a promise with `finish` on the JS thread.
+///
+/// A plain thread rather than napi-rs's `AsyncTask` or `async fn`: the work (opening,
+/// closing, rebuilding history, and dropping what it loaded) decodes, encodes and drops
+/// values nested up to `MAX_DEPTH` deep, which needs the stack of
+/// `threads::ENGINE_THREAD_STACK` — libuv's pool threads have 8 MiB — and the promise must
+/// reject with matter.js's error classes. These calls are rare (open, close, history), so a
+/// thread each costs nothing measurable.
 fn run_async<T: Send + 'static>(
     env: &Env,
     classes: Classes,
@@ -234,23 +227,39 @@ fn run_async<T: Send + 'static>(
         + 'static,
 ) -> Result<Raw> {
     let raw = env.raw();
+    // The thread is started before the promise exists, so a thread that cannot start is a
+    // plain thrown error, never a promise left pending.
+    let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<Box<dyn FnOnce() + Send>>(1);
+    crate::threads::spawn_engine_thread("wal-task", move || {
+        if let Ok(job) = job_rx.recv() {
+            job();
+        }
+    })
+    .map_err(|e| errors::throw(raw, classes, Kind::Storage, &e.to_string()))?;
     let (deferred, promise) = dispatch::promise(raw).map_err(|f| errors::from_fail(raw, classes, f))?;
     let dispatcher = dispatch::hold(raw).map_err(|f| errors::from_fail(raw, classes, f))?;
-    let span = tracing::Span::current();
-    runtime().spawn_blocking(move || {
-        let result = span.in_scope(work);
+    let job = move || {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+            .unwrap_or_else(|_| Err((Kind::Storage, "Internal error in matter-wal-native (a bug; please report it)".into())));
         dispatcher.run(move |env| {
             match finish(env, result) {
                 Ok(v) => deferred.resolve(env, v),
-                Err((kind, msg)) => {
-                    if let Ok(err) = errors::make(env, classes, kind, &msg) {
-                        deferred.reject(env, err);
+                Err((kind, msg)) => match errors::make(env, classes, kind, &msg) {
+                    Ok(err) => deferred.reject(env, err),
+                    // Not even an error object can be made (the environment is going away):
+                    // reject with the message alone rather than leave the promise pending.
+                    Err(_) => {
+                        if let Ok(text) = js::create_string(env, &msg) {
+                            deferred.reject(env, text);
+                        }
                     }
-                }
+                },
             }
             dispatch::release(env, 1);
         });
-    });
+    };
+    // The receiver lives until the job arrives: this send cannot fail.
+    let _ = job_tx.send(Box::new(job));
     Ok(Raw(promise))
 }
 
@@ -470,9 +479,10 @@ impl NativeWal {
                 result.map_err(core_err)
             },
             move |env, result| {
-                // Freeing a large store takes a while: never on the JS thread.
+                // Freeing a large store takes a while: not on the JS thread (unless no thread
+                // can be started: then the refused closure drops it here).
                 let engine = inner.engine.write().unwrap_or_else(|e| e.into_inner()).take();
-                runtime().spawn_blocking(move || drop(engine));
+                let _ = crate::threads::spawn_engine_thread("wal-free", move || drop(engine));
                 inner.cache.clear(env);
                 if let Some(mut l) = lock(&inner.lock).take() {
                     let _ = l.release();
@@ -482,23 +492,6 @@ impl NativeWal {
                 js::undefined(env).map_err(|_| (Kind::Storage, "Cannot settle close()".into()))
             },
         )
-    }
-
-    #[napi(ts_return_type = "unknown")]
-    pub fn get(&self, env: Env, contexts: JsText, key: JsText) -> Result<Raw> {
-        let engine = self.inner.engine(&env)?;
-        let ctx = context_key(&self.inner, &env, contexts)?;
-        match engine.read(|s| s.store.get(&ctx, &key.0).cloned()).map_err(|e| self.inner.throw_core(&env, e))? {
-            Some(value) => self.inner.value(&env, &ctx, &key.0, &value).map(Raw),
-            None => js::undefined(env.raw()).map(Raw).map_err(|f| self.inner.fail(&env, f)),
-        }
-    }
-
-    #[napi]
-    pub fn has(&self, env: Env, contexts: JsText, key: JsText) -> Result<bool> {
-        let engine = self.inner.engine(&env)?;
-        let ctx = context_key(&self.inner, &env, contexts)?;
-        engine.read(|s| s.store.get(&ctx, &key.0).is_some_and(|v| !v.is_undefined())).map_err(|e| self.inner.throw_core(&env, e))
     }
 
     #[napi(ts_return_type = "string[]")]
@@ -703,7 +696,8 @@ fn snapshot_to_js(env: sys::napi_env, classes: Classes, snap: crate::snapshot::S
     unsafe { ToNapiValue::to_napi_value(env, native) }.map_err(|_| Fail::Napi(sys::Status::napi_generic_failure))
 }
 
-/// A transaction (`crate::transaction`) bound to its driver.
+/// A transaction of one driver: writes are buffered until `commit()` writes them as one
+/// commit; its reads see them over the committed state.
 #[napi]
 pub struct NativeTransaction {
     inner: Arc<Inner>,

@@ -231,8 +231,9 @@ fn buffer_like_data(v: &Value) -> Option<&Vec<Value>> {
 
 #[cfg(test)]
 mod tests {
-    //! Expected bytes below were produced by running matter.js 0.17.9's real `toJson` in
-    //! Node 20 (scripts under /work/main/scratch/codec-probe*.mjs), not written by hand.
+    //! Expected bytes below are what matter.js 0.17.9's own `toJson` gave for the same values
+    //! in Node 20, not written by hand; `__test__/differential.test.mjs` compares the two
+    //! over the whole value space.
     use super::*;
     use crate::codec::value::JsObject;
 
