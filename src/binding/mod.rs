@@ -210,6 +210,9 @@ impl Inner {
     }
 }
 
+/// What slow work gives: its result, or the matter.js error class and message to reject with.
+type Outcome<T> = std::result::Result<T, (Kind, String)>;
+
 /// Runs `work` on a thread of its own and settles a promise with `finish` on the JS thread.
 ///
 /// A plain thread rather than napi-rs's `AsyncTask` or `async fn`: the work (opening,
@@ -221,8 +224,8 @@ impl Inner {
 fn run_async<T: Send + 'static>(
     env: &Env,
     classes: Classes,
-    work: impl FnOnce() -> std::result::Result<T, (Kind, String)> + Send + 'static,
-    finish: impl FnOnce(sys::napi_env, std::result::Result<T, (Kind, String)>) -> std::result::Result<sys::napi_value, (Kind, String)>
+    work: impl FnOnce() -> Outcome<T> + Send + 'static,
+    finish: impl FnOnce(sys::napi_env, Outcome<T>) -> Outcome<sys::napi_value>
         + Send
         + 'static,
 ) -> Result<Raw> {
@@ -266,7 +269,7 @@ fn run_async<T: Send + 'static>(
 /// `finish` for work whose result needs no conversion beyond `to_js`.
 fn settle<T>(
     to_js: impl FnOnce(sys::napi_env, T) -> Res<sys::napi_value>,
-) -> impl FnOnce(sys::napi_env, std::result::Result<T, (Kind, String)>) -> std::result::Result<sys::napi_value, (Kind, String)> {
+) -> impl FnOnce(sys::napi_env, Outcome<T>) -> Outcome<sys::napi_value> {
     move |env, result| match result {
         Ok(v) => to_js(env, v).map_err(|f| match f {
             Fail::Invalid(m) => (Kind::Storage, m),
@@ -642,7 +645,7 @@ pub fn adopt_lock_token(dir: String) -> bool {
     adopted
 }
 
-fn open_engine(dir: &Path, options: Options, take_lock: bool, notify: Notify) -> std::result::Result<(Engine, Option<DirLock>), (Kind, String)> {
+fn open_engine(dir: &Path, options: Options, take_lock: bool, notify: Notify) -> Outcome<(Engine, Option<DirLock>)> {
     crate::fsutil::create_dir_all_durable(dir).map_err(|e| core_err(e.context(format!("Cannot create storage directory {}", dir.display()))))?;
     let dir_lock = if take_lock {
         Some(DirLock::acquire(dir).map_err(|e| match e {

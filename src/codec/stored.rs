@@ -451,111 +451,6 @@ pub fn write_pretty(out: &mut Vec<u8>, compact: &[u8], level: usize) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::codec::to_json::write_value_pretty;
-    use crate::codec::value::JsObject;
-
-    fn compact_canonical(input: &[u8], out: &mut Vec<u8>) -> Result<bool, ()> {
-        scan(input, out, false)
-    }
-
-    fn canon(text: &str) -> (Result<bool, ()>, String) {
-        let mut out = Vec::new();
-        let r = compact_canonical(text.as_bytes(), &mut out);
-        (r, String::from_utf8(out).unwrap_or_default())
-    }
-
-    #[test]
-    fn compacts_pretty_text_and_accepts_canonical_values() {
-        assert_eq!(canon("{\n  \"a\": [\n    1,\n    2.5\n  ],\n  \"b\": {}\n}"), (Ok(true), r#"{"a":[1,2.5],"b":{}}"#.into()));
-        assert_eq!(canon(r#""plain \"quoted\" \n \u001f""#).0, Ok(true));
-        assert_eq!(canon("1e+21").0, Ok(true));
-        assert_eq!(canon(r#"["{\"__object__\":\"BigInt\",\"__value__\":\"-12\"}","{\"__object__\":\"Uint8Array\",\"__value__\":\"00ff\"}"]"#).0, Ok(true));
-        assert_eq!(canon("5e-7").0, Ok(true));
-        assert_eq!(canon(r#"{"1":1,"2":2,"a":3}"#).0, Ok(true));
-        // undefined as a whole value and as an array element (a hole) is written as the marker
-        assert_eq!(canon(r#""{\"__object__\":\"Undefined\"}""#).0, Ok(true));
-        assert_eq!(canon(r#"[1,"{\"__object__\":\"Undefined\"}"]"#).0, Ok(true));
-    }
-
-    #[test]
-    fn flags_what_a_reload_would_change() {
-        for text in [
-            r#"{"a":"{\"__object__\":\"Undefined\"}"}"#,                // reviver deletes it
-            r#""{\"__object__\":\"BigInt\",\"__value__\":\"01\"}""#, // re-encodes as 1
-            r#""{\"__object__\":\"Uint8Array\",\"__value__\":\"AB\"}""#,
-            r#""{\"__object__\":\"NodeId\",\"__value__\":\"5\"}""#, // legacy tag
-            r#"{"a":1,"a":2}"#,                                     // duplicate key
-            r#"{"b":1,"1":2}"#,                                     // index key after a named one
-            r#"{"2":1,"1":2}"#,                                     // index keys out of order
-            "1.0",
-            "1E5",
-            "-0",
-            "12345678901234567890",
-            r#""\u0041""#,
-            r#""\/""#,
-            r#""\u000A""#,
-        ] {
-            assert_eq!(canon(text).0, Ok(false), "{text}");
-        }
-    }
-
-    #[test]
-    fn rejects_invalid_json() {
-        for text in ["", "{", "[1,]", "01", "1.", "\"\u{1}\"", "tru", "{\"a\" 1}", "[1] 2", "\"\\x\""] {
-            assert_eq!(canon(text).0, Err(()), "{text:?}");
-        }
-        let deep = "[".repeat(MAX_DEPTH + 1) + "1" + &"]".repeat(MAX_DEPTH + 1);
-        assert_eq!(canon(&deep).0, Err(()));
-        let deep_ok = "[".repeat(200) + &"]".repeat(200);
-        assert_eq!(canon(&deep_ok).0, Ok(true));
-    }
-
-    #[test]
-    fn lone_surrogate_escapes_are_canonical_pairs_are_not() {
-        // node: JSON.stringify(["\ud800", "a\udc00", "\udbff\ud800"]) keeps the escapes.
-        assert_eq!(canon(r#"["\ud800","a\udc00","\udbff\ud800"]"#).0, Ok(true));
-        // A pair is written as the character itself; upper-case hex is never written.
-        assert_eq!(canon(r#""\ud83d\ude00""#).0, Ok(false));
-        assert_eq!(canon(r#""\uD800""#).0, Ok(false));
-        let e = Encoded::from_json(r#""\ud83d\ude00\uDC00""#.as_bytes()).unwrap();
-        assert_eq!(std::str::from_utf8(e.bytes()).unwrap(), r#""😀\udc00""#);
-    }
-
-    #[test]
-    fn from_json_normalizes_like_a_reload() {
-        let e = Encoded::from_json(br#"{"b":1,"a":"{\"__object__\":\"Undefined\"}","1":true}"#).unwrap();
-        assert_eq!(std::str::from_utf8(e.bytes()).unwrap(), r#"{"1":true,"b":1}"#);
-        assert!(Encoded::from_json(br#""{\"__object__\":\"Undefined\"}""#).unwrap().is_undefined());
-        assert!(Encoded::from_json(b"{").is_err());
-    }
-
-    #[test]
-    fn pretty_matches_the_value_printer() {
-        let mut obj = JsObject::new();
-        obj.insert("list", Value::Array(vec![Value::Number(1.0), Value::Object(JsObject::new()), Value::Array(vec![])]));
-        obj.insert("s", Value::String("a{b}[c],:\"d\"".into()));
-        obj.insert("m", Value::Map(vec![(Value::Number(1.0), Value::BigInt("2".into()))]));
-        let v = Value::Object(obj);
-        for level in 0..4 {
-            let mut expected = Vec::new();
-            write_value_pretty(&mut expected, &v, level);
-            let mut got = Vec::new();
-            write_pretty(&mut got, Encoded::from_value(&v).bytes(), level);
-            assert_eq!(String::from_utf8(got).unwrap(), String::from_utf8(expected).unwrap());
-        }
-    }
-
-    #[test]
-    fn undefined_is_recognized() {
-        assert!(Encoded::from_value(&Value::Undefined).is_undefined());
-        assert!(Encoded::undefined().is_undefined());
-        assert!(!Encoded::from_value(&Value::Null).is_undefined());
-    }
-}
-
 /// A single-pass reader over a JSON document for the fast paths of the commit-line and
 /// snapshot parsers: structure is walked here, values are validated and compacted by the
 /// same scanner `from_json` uses, each byte looked at once. Any surprise returns `None` and
@@ -745,5 +640,110 @@ impl<'a> Cursor<'a> {
             }
             return self.eat(b']').then_some(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::to_json::write_value_pretty;
+    use crate::codec::value::JsObject;
+
+    fn compact_canonical(input: &[u8], out: &mut Vec<u8>) -> Result<bool, ()> {
+        scan(input, out, false)
+    }
+
+    fn canon(text: &str) -> (Result<bool, ()>, String) {
+        let mut out = Vec::new();
+        let r = compact_canonical(text.as_bytes(), &mut out);
+        (r, String::from_utf8(out).unwrap_or_default())
+    }
+
+    #[test]
+    fn compacts_pretty_text_and_accepts_canonical_values() {
+        assert_eq!(canon("{\n  \"a\": [\n    1,\n    2.5\n  ],\n  \"b\": {}\n}"), (Ok(true), r#"{"a":[1,2.5],"b":{}}"#.into()));
+        assert_eq!(canon(r#""plain \"quoted\" \n \u001f""#).0, Ok(true));
+        assert_eq!(canon("1e+21").0, Ok(true));
+        assert_eq!(canon(r#"["{\"__object__\":\"BigInt\",\"__value__\":\"-12\"}","{\"__object__\":\"Uint8Array\",\"__value__\":\"00ff\"}"]"#).0, Ok(true));
+        assert_eq!(canon("5e-7").0, Ok(true));
+        assert_eq!(canon(r#"{"1":1,"2":2,"a":3}"#).0, Ok(true));
+        // undefined as a whole value and as an array element (a hole) is written as the marker
+        assert_eq!(canon(r#""{\"__object__\":\"Undefined\"}""#).0, Ok(true));
+        assert_eq!(canon(r#"[1,"{\"__object__\":\"Undefined\"}"]"#).0, Ok(true));
+    }
+
+    #[test]
+    fn flags_what_a_reload_would_change() {
+        for text in [
+            r#"{"a":"{\"__object__\":\"Undefined\"}"}"#,                // reviver deletes it
+            r#""{\"__object__\":\"BigInt\",\"__value__\":\"01\"}""#, // re-encodes as 1
+            r#""{\"__object__\":\"Uint8Array\",\"__value__\":\"AB\"}""#,
+            r#""{\"__object__\":\"NodeId\",\"__value__\":\"5\"}""#, // legacy tag
+            r#"{"a":1,"a":2}"#,                                     // duplicate key
+            r#"{"b":1,"1":2}"#,                                     // index key after a named one
+            r#"{"2":1,"1":2}"#,                                     // index keys out of order
+            "1.0",
+            "1E5",
+            "-0",
+            "12345678901234567890",
+            r#""\u0041""#,
+            r#""\/""#,
+            r#""\u000A""#,
+        ] {
+            assert_eq!(canon(text).0, Ok(false), "{text}");
+        }
+    }
+
+    #[test]
+    fn rejects_invalid_json() {
+        for text in ["", "{", "[1,]", "01", "1.", "\"\u{1}\"", "tru", "{\"a\" 1}", "[1] 2", "\"\\x\""] {
+            assert_eq!(canon(text).0, Err(()), "{text:?}");
+        }
+        let deep = "[".repeat(MAX_DEPTH + 1) + "1" + &"]".repeat(MAX_DEPTH + 1);
+        assert_eq!(canon(&deep).0, Err(()));
+        let deep_ok = "[".repeat(200) + &"]".repeat(200);
+        assert_eq!(canon(&deep_ok).0, Ok(true));
+    }
+
+    #[test]
+    fn lone_surrogate_escapes_are_canonical_pairs_are_not() {
+        // node: JSON.stringify(["\ud800", "a\udc00", "\udbff\ud800"]) keeps the escapes.
+        assert_eq!(canon(r#"["\ud800","a\udc00","\udbff\ud800"]"#).0, Ok(true));
+        // A pair is written as the character itself; upper-case hex is never written.
+        assert_eq!(canon(r#""\ud83d\ude00""#).0, Ok(false));
+        assert_eq!(canon(r#""\uD800""#).0, Ok(false));
+        let e = Encoded::from_json(r#""\ud83d\ude00\uDC00""#.as_bytes()).unwrap();
+        assert_eq!(std::str::from_utf8(e.bytes()).unwrap(), r#""😀\udc00""#);
+    }
+
+    #[test]
+    fn from_json_normalizes_like_a_reload() {
+        let e = Encoded::from_json(br#"{"b":1,"a":"{\"__object__\":\"Undefined\"}","1":true}"#).unwrap();
+        assert_eq!(std::str::from_utf8(e.bytes()).unwrap(), r#"{"1":true,"b":1}"#);
+        assert!(Encoded::from_json(br#""{\"__object__\":\"Undefined\"}""#).unwrap().is_undefined());
+        assert!(Encoded::from_json(b"{").is_err());
+    }
+
+    #[test]
+    fn pretty_matches_the_value_printer() {
+        let mut obj = JsObject::new();
+        obj.insert("list", Value::Array(vec![Value::Number(1.0), Value::Object(JsObject::new()), Value::Array(vec![])]));
+        obj.insert("s", Value::String("a{b}[c],:\"d\"".into()));
+        obj.insert("m", Value::Map(vec![(Value::Number(1.0), Value::BigInt("2".into()))]));
+        let v = Value::Object(obj);
+        for level in 0..4 {
+            let mut expected = Vec::new();
+            write_value_pretty(&mut expected, &v, level);
+            let mut got = Vec::new();
+            write_pretty(&mut got, Encoded::from_value(&v).bytes(), level);
+            assert_eq!(String::from_utf8(got).unwrap(), String::from_utf8(expected).unwrap());
+        }
+    }
+
+    #[test]
+    fn undefined_is_recognized() {
+        assert!(Encoded::from_value(&Value::Undefined).is_undefined());
+        assert!(Encoded::undefined().is_undefined());
+        assert!(!Encoded::from_value(&Value::Null).is_undefined());
     }
 }
