@@ -13,9 +13,19 @@ use std::sync::PoisonError;
 #[non_exhaustive]
 pub enum Error {
     /// A file-system operation on `path` failed.
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the operating system said.
+        source: io::Error,
+    },
     /// What `path` holds cannot be used (bad gzip, bad JSON, a snapshot that is not one…).
-    Corrupt { path: PathBuf, detail: String },
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// The files cannot give a complete state: a segment is missing, the log lost its
     /// beginning with no snapshot covering it, a snapshot is ahead of the log it needs…
     IncompleteLog(String),
@@ -36,7 +46,12 @@ pub enum Error {
     /// A thread could not be started or ended abnormally.
     Thread(String),
     /// `source`, while doing what `context` says ("Cannot read WAL", …).
-    Context { context: String, source: Box<Error> },
+    Context {
+        /// What was being done.
+        context: String,
+        /// Why it failed.
+        source: Box<Error>,
+    },
 }
 
 impl fmt::Display for Error {
@@ -71,6 +86,7 @@ impl<T> From<PoisonError<T>> for Error {
     }
 }
 
+/// A result whose error is the core's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {

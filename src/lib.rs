@@ -15,6 +15,7 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::undocumented_unsafe_blocks)]
+#![warn(missing_docs)]
 
 // napi-rs registers the exported functions only outside test builds, so there they look unused.
 #[cfg_attr(test, allow(dead_code))]

@@ -22,8 +22,11 @@ use crate::codec::value::Value;
 /// The store as of one commit.
 #[derive(Clone)]
 pub struct Snapshot {
+    /// The last commit the snapshot holds.
     pub commit_id: CommitId,
+    /// Milliseconds since the epoch of that commit.
     pub ts: f64,
+    /// Every context's values.
     pub data: StoreData,
 }
 

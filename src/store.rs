@@ -273,16 +273,19 @@ impl StoreData {
         }
     }
 
+    /// The values of the context `key` (not of its sub-contexts).
     pub fn context<K: AsRef<JsStr> + ?Sized>(&self, key: &K) -> Option<&Context> {
         let key = key.as_ref();
         self.contexts.get(key)
     }
 
+    /// The value of `key` in `context`.
     pub fn get<C: AsRef<JsStr> + ?Sized, K: AsRef<JsStr> + ?Sized>(&self, context: &C, key: &K) -> Option<&Encoded> {
         let (context, key) = (context.as_ref(), key.as_ref());
         self.contexts.get(context)?.get(key)
     }
 
+    /// The keys of `context`, in JavaScript property order.
     pub fn keys<C: AsRef<JsStr> + ?Sized>(&self, context: &C) -> Vec<Arc<JsStr>> {
         let context = context.as_ref();
         self.contexts.get(context).map(|c| c.keys().cloned().collect()).unwrap_or_default()
@@ -320,10 +323,12 @@ impl StoreData {
         self.contexts.insert(key, ctx);
     }
 
+    /// How many contexts hold values.
     pub fn context_count(&self) -> usize {
         self.contexts.len()
     }
 
+    /// How many values there are in all.
     pub fn key_count(&self) -> usize {
         self.contexts.iter().map(|(_, c)| c.len()).sum()
     }

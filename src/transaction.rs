@@ -18,14 +18,17 @@ pub struct Transaction {
 }
 
 impl Transaction {
+    /// A transaction with nothing buffered.
     pub fn new() -> Transaction {
         Transaction::default()
     }
 
+    /// Whether `commit` was called.
     pub fn is_committed(&self) -> bool {
         self.committed
     }
 
+    /// Whether `dispose` was called.
     pub fn is_disposed(&self) -> bool {
         self.disposed
     }

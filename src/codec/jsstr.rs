@@ -60,14 +60,17 @@ impl JsStr {
         }
     }
 
+    /// The WTF-8 bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
 
+    /// Length in WTF-8 bytes.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// Whether this is the empty string.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -113,14 +116,17 @@ impl JsStr {
         self.code_points().map(|c| if c >= 0x10000 { 2 } else { 1 }).sum()
     }
 
+    /// Whether `prefix` starts this string (byte-wise, so code point by code point).
     pub fn starts_with(&self, prefix: &JsStr) -> bool {
         self.0.starts_with(&prefix.0)
     }
 
+    /// Whether `suffix` ends this string.
     pub fn ends_with(&self, suffix: &JsStr) -> bool {
         self.0.ends_with(&suffix.0)
     }
 
+    /// This string without `prefix`, when it starts with it.
     pub fn strip_prefix(&self, prefix: &JsStr) -> Option<&JsStr> {
         self.0.strip_prefix(&prefix.0).map(JsStr::from_wtf8)
     }
@@ -130,6 +136,7 @@ impl JsStr {
         self.0.split(|b| *b == b'.').map(JsStr::from_wtf8)
     }
 
+    /// An owned copy.
     pub fn to_js_string(&self) -> JsString {
         JsString(self.0.to_vec())
     }
@@ -174,10 +181,12 @@ impl Iterator for CodePoints<'_> {
 }
 
 impl JsString {
+    /// The empty string.
     pub fn new() -> Self {
         JsString(Vec::new())
     }
 
+    /// The empty string, with room for `n` bytes.
     pub fn with_capacity(n: usize) -> Self {
         JsString(Vec::with_capacity(n))
     }
@@ -238,6 +247,7 @@ impl JsString {
         }
     }
 
+    /// Appends `s`.
     pub fn push_str(&mut self, s: &str) {
         self.0.extend_from_slice(s.as_bytes());
     }
@@ -253,14 +263,17 @@ impl JsString {
         self.0.extend_from_slice(rest);
     }
 
+    /// Empties the string, keeping its buffer.
     pub fn clear(&mut self) {
         self.0.clear();
     }
 
+    /// The WTF-8 bytes.
     pub fn into_bytes(self) -> Vec<u8> {
         self.0
     }
 
+    /// Borrows it as a [`JsStr`].
     pub fn as_js_str(&self) -> &JsStr {
         JsStr::from_wtf8(&self.0)
     }

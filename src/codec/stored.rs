@@ -43,6 +43,7 @@ impl Encoded {
         })
     }
 
+    /// The stored form of `undefined`: matter.js's marker string `"{\"__object__\":\"Undefined\"}"`.
     pub fn undefined() -> Encoded {
         Encoded(UNDEFINED.into())
     }
@@ -57,6 +58,7 @@ impl Encoded {
         self.0.as_ptr() as usize
     }
 
+    /// Whether this is `undefined`.
     pub fn is_undefined(&self) -> bool {
         &*self.0 == UNDEFINED
     }

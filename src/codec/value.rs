@@ -6,9 +6,13 @@ use crate::codec::jsstr::{JsStr, JsString};
 /// One stored value. Mirrors what `@matter/general`'s `SupportedStorageTypes` can hold.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
+    /// `undefined`.
     Undefined,
+    /// `null`.
     Null,
+    /// A boolean.
     Bool(bool),
+    /// A number (NaN, the infinities and -0 included).
     Number(f64),
     /// A JavaScript string (lone surrogates included, see [`JsString`]).
     String(JsString),
@@ -16,6 +20,7 @@ pub enum Value {
     BigInt(String),
     /// A `Uint8Array` (or Node `Buffer`).
     Bytes(Vec<u8>),
+    /// An array (`undefined` elements kept as such).
     Array(Vec<Value>),
     /// A plain object; keys are kept in JavaScript property order (see [`JsObject`]).
     Object(JsObject),
@@ -35,6 +40,7 @@ pub enum Value {
 pub struct JsObject(Vec<(JsString, Value)>);
 
 impl JsObject {
+    /// An empty object.
     pub fn new() -> Self {
         JsObject(Vec::new())
     }
@@ -65,27 +71,33 @@ impl JsObject {
         }
     }
 
+    /// Removes `key`, returning its value.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
         let pos = self.0.iter().position(|(k, _)| k == key)?;
         Some(self.0.remove(pos).1)
     }
 
+    /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
+    /// The properties in JavaScript order.
     pub fn iter(&self) -> impl Iterator<Item = (&JsString, &Value)> {
         self.0.iter().map(|(k, v)| (k, v))
     }
 
+    /// The number of properties.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// Whether there are no properties.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// The properties in JavaScript order, owned.
     pub fn into_entries(self) -> Vec<(JsString, Value)> {
         self.0
     }

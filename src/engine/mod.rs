@@ -21,12 +21,19 @@ use crate::snapshot::{self, Snapshot};
 /// Driver settings; the defaults are matter.js's.
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// A segment rotates once it reaches this many bytes (matter.js: 16 MiB).
     pub max_segment_size: u64,
+    /// Whether a commit is acknowledged only once fsync'd (matter.js: yes).
     pub fsync: bool,
+    /// How often the maintenance thread writes a snapshot (matter.js: 6 h).
     pub snapshot_interval: Duration,
+    /// How often segments covered by the snapshot are removed; `None`: only on close.
     pub clean_interval: Option<Duration>,
+    /// Whether snapshots are written gzipped (`snapshot.json.gz`).
     pub compress_snapshot: bool,
+    /// Whether rotated segments are gzipped.
     pub compress_log: bool,
+    /// Whether removed segments are first folded into `head.json[.gz]`.
     pub head_snapshot: bool,
 }
 
@@ -47,7 +54,9 @@ impl Default for Options {
 /// What a writer batch reports: how many queued commits it settles (in submission order)
 /// and whether they are durable.
 pub struct BatchResult {
+    /// How many of the oldest unsettled commits this batch settles.
     pub count: usize,
+    /// `Ok` once they are written (and fsync'd when enabled); nothing of a failed batch is applied.
     pub result: Result<()>,
 }
 
@@ -95,6 +104,8 @@ struct Shared {
     closing: std::sync::atomic::AtomicBool,
 }
 
+/// An open storage directory: the committed state in memory, the writer and maintenance
+/// threads, and the files. Closed by [`Engine::close`] (or on drop).
 pub struct Engine {
     shared: Arc<Shared>,
     requests: Mutex<Sender<Request>>,

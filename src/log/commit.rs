@@ -17,7 +17,9 @@ pub const MAX_SEGMENT_LINES: u32 = 0xffff;
 /// Position of a commit in the log: segment number, then line offset within the segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CommitId {
+    /// The segment file's number (`00000001.jsonl` is 1).
     pub segment: u32,
+    /// The line's index within the segment, from 0 (blank lines count, as in matter.js).
     pub offset: u32,
 }
 
@@ -32,7 +34,9 @@ impl fmt::Display for CommitId {
 pub enum Op {
     /// Set these keys of the context (Object.assign semantics).
     Upd {
+        /// The context key.
         key: JsString,
+        /// The keys set and their values, in the order matter.js wrote them.
         values: Vec<(JsString, Encoded)>,
         /// The `values` object exactly as matter.js's `toJson` wrote it, when that differs
         /// from the canonical encoding of `values` (it may hold `undefined` properties, which
@@ -41,7 +45,12 @@ pub enum Op {
         written: Option<Arc<[u8]>>,
     },
     /// Delete these keys of the context, or with `None` the context and all its sub-contexts.
-    Del { key: JsString, values: Option<Vec<JsString>> },
+    Del {
+        /// The context key.
+        key: JsString,
+        /// The keys deleted; `None`: the whole context and its sub-contexts.
+        values: Option<Vec<JsString>>,
+    },
 }
 
 impl Op {
@@ -50,6 +59,7 @@ impl Op {
         Op::Upd { key: key.into(), values, written: None }
     }
 
+    /// The context key the op applies to.
     pub fn context_key(&self) -> &JsStr {
         match self {
             Op::Upd { key, .. } | Op::Del { key, .. } => key,
@@ -58,9 +68,11 @@ impl Op {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+/// One line of the log: what one `set`/`delete`/`clearAll` or transaction wrote.
 pub struct Commit {
     /// Milliseconds since the Unix epoch when the commit was written (0 for legacy lines).
     pub ts: f64,
+    /// The operations, applied in order.
     pub ops: Vec<Op>,
 }
 

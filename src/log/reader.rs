@@ -138,7 +138,9 @@ pub fn zeroed_tail(bytes: &[u8]) -> Option<usize> {
 
 /// A commit with its id, as replay consumes it.
 pub struct ReadCommit {
+    /// Where the commit is in the log.
     pub id: CommitId,
+    /// The commit.
     pub commit: Commit,
 }
 

@@ -9,7 +9,9 @@ use crate::store::StoreData;
 /// A state as of one commit.
 #[derive(Clone, Default)]
 pub struct State {
+    /// The committed values.
     pub store: StoreData,
+    /// The last commit applied; `None` when nothing was ever committed.
     pub last_commit: Option<CommitId>,
     /// Milliseconds since the epoch of the last commit that has a time (0: none yet).
     pub last_ts: f64,

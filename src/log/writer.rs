@@ -11,6 +11,8 @@ use crate::log::commit::{deserialize_commit, segment_filename, CommitId, MAX_SEG
 use crate::fsutil::{create_dir_all_durable, sync_dir};
 use crate::log::reader::{scan_segments, zeroed_tail};
 
+/// Appends commit lines to the active segment (`wal/NNNNNNNN.jsonl`), rotating to a new
+/// one at the size limit exactly where matter.js's writer does.
 pub struct SegmentWriter {
     wal_dir: PathBuf,
     max_segment_size: u64,
