@@ -48,7 +48,8 @@ fn main() {
         after.arena as f64 / 1e6,
         after.fordblks as f64 / 1e6
     );
-    let bytes: usize =
-        engine.read(|s| s.store.contexts().map(|(_, c)| c.iter().map(|(k, v)| k.len() + v.bytes().len()).sum::<usize>()).sum()).expect("state");
+    let bytes: usize = engine
+        .read(|s| s.store.contexts().map(|(_, c)| c.iter().map(|(k, v)| k.len() + v.bytes().len()).sum::<usize>()).sum())
+        .expect("state");
     println!("payload (key + value bytes) {:.1} MB", bytes as f64 / 1e6);
 }

@@ -9,15 +9,15 @@ use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
+use crate::codec::from_json::{parse_plain, revive, JsonError};
+use crate::codec::jsstr::JsStr;
+use crate::codec::stored::{write_pretty, Cursor, Encoded, Scanned};
+use crate::codec::to_json::{write_js_string, write_number};
+use crate::codec::value::Value;
 use crate::error::{AtPath, Error, Result};
 use crate::fsutil;
 use crate::log::commit::CommitId;
-use crate::codec::jsstr::JsStr;
-use crate::codec::from_json::{parse_plain, revive, JsonError};
-use crate::codec::stored::{write_pretty, Cursor, Encoded, Scanned};
-use crate::codec::to_json::{write_js_string, write_number};
 use crate::store::{Context, StoreData};
-use crate::codec::value::Value;
 
 /// The store as of one commit.
 #[derive(Clone)]
@@ -331,10 +331,7 @@ mod tests {
 
     fn store() -> StoreData {
         let mut s = StoreData::default();
-        s.apply(&[
-            Op::upd("a.b", vec![("k".into(), Encoded::from_value(&Value::Array(vec![Value::Number(1.0)])))]),
-            Op::upd("e", vec![]),
-        ]);
+        s.apply(&[Op::upd("a.b", vec![("k".into(), Encoded::from_value(&Value::Array(vec![Value::Number(1.0)])))]), Op::upd("e", vec![])]);
         s
     }
 
@@ -443,8 +440,8 @@ mod peek_tests {
 #[cfg(test)]
 mod fast_equals_full {
     use super::{encode, fast_decode, full_decode};
-    use crate::codec::to_json::{write_js_string, write_value, write_value_pretty};
     use crate::codec::jsstr::JsString;
+    use crate::codec::to_json::{write_js_string, write_value, write_value_pretty};
     use crate::test_values::{any_key, any_value};
     use proptest::prelude::*;
 
@@ -504,4 +501,3 @@ mod fast_equals_full {
         }
     }
 }
-

@@ -5,10 +5,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::log::commit::Op;
-use crate::codec::stored::Encoded;
 use crate::codec::jsstr::{JsStr, JsString};
+use crate::codec::stored::Encoded;
 use crate::codec::value::array_index;
+use crate::log::commit::Op;
 
 /// Where a key sorts: canonical array-index keys first (ascending), then every other key in
 /// the order it was first inserted — JavaScript's own-property order for plain objects.
@@ -161,10 +161,9 @@ impl Context {
                 }
                 let entries = Arc::make_mut(v);
                 let pos = match array_index(key) {
-                    Some(idx) => entries
-                        .iter()
-                        .position(|(_, k, _)| array_index(k).is_none_or(|other| other > idx))
-                        .unwrap_or(entries.len()),
+                    Some(idx) => {
+                        entries.iter().position(|(_, k, _)| array_index(k).is_none_or(|other| other > idx)).unwrap_or(entries.len())
+                    }
                     None => entries.len(),
                 };
                 entries.insert(pos, (h, Arc::from(key), value));
@@ -390,7 +389,8 @@ mod tests {
     #[test]
     fn large_contexts_keep_order_and_values_after_growing() {
         let mut s = StoreData::default();
-        let pairs: Vec<(String, f64)> = (0..200).rev().map(|i| (if i % 3 == 0 { i.to_string() } else { format!("k{i}") }, i as f64)).collect();
+        let pairs: Vec<(String, f64)> =
+            (0..200).rev().map(|i| (if i % 3 == 0 { i.to_string() } else { format!("k{i}") }, i as f64)).collect();
         let refs: Vec<(&str, f64)> = pairs.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         s.apply(&[upd("big", &refs)]);
         let ks = keys(&s, "big");

@@ -8,7 +8,6 @@ use crate::codec::value::{JsObject, Value};
 
 const MARKER_PREFIX: &str = "{\"__object__\":\"";
 
-
 pub fn tricky_number() -> impl Strategy<Value = f64> {
     prop_oneof![
         any::<f64>(),
@@ -16,8 +15,23 @@ pub fn tricky_number() -> impl Strategy<Value = f64> {
         any::<i64>().prop_map(|n| n as f64),
         (any::<i32>(), -30i32..30).prop_map(|(m, e)| m as f64 * 10f64.powi(e)),
         prop::sample::select(vec![
-            0.0, -0.0, 0.1, 0.3, 1e21, 1e-7, 5e-7, 123456789012345680000.0, f64::MAX, f64::MIN_POSITIVE,
-            5e-324, f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 9007199254740993.0, 1.5, -2.5e-10,
+            0.0,
+            -0.0,
+            0.1,
+            0.3,
+            1e21,
+            1e-7,
+            5e-7,
+            123456789012345680000.0,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            5e-324,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            9007199254740993.0,
+            1.5,
+            -2.5e-10,
         ]),
     ]
 }
@@ -75,4 +89,3 @@ pub fn any_value() -> impl Strategy<Value = Value> {
         ]
     })
 }
-

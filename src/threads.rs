@@ -40,9 +40,8 @@ pub(crate) fn parallel_chunks<T: Sync, R: Send>(items: &[T], parallel: bool, f: 
             .chunks(chunk)
             .map(|c| {
                 let span = span.clone();
-                let started = std::thread::Builder::new()
-                    .stack_size(ENGINE_THREAD_STACK)
-                    .spawn_scoped(scope, move || span.in_scope(|| f(c)));
+                let started =
+                    std::thread::Builder::new().stack_size(ENGINE_THREAD_STACK).spawn_scoped(scope, move || span.in_scope(|| f(c)));
                 started.map_err(|_| c)
             })
             .collect();

@@ -62,9 +62,7 @@ impl Transaction {
     /// context), `None` when no buffered write touches it (the committed state decides).
     pub fn decided(&self, context: &JsStr, key: &JsStr) -> Option<Option<&Encoded>> {
         self.ops.iter().rev().find_map(|op| match op {
-            Op::Upd { key: c, values, .. } if **c == *context => {
-                values.iter().rev().find(|(name, _)| **name == *key).map(|(_, v)| Some(v))
-            }
+            Op::Upd { key: c, values, .. } if **c == *context => values.iter().rev().find(|(name, _)| **name == *key).map(|(_, v)| Some(v)),
             Op::Del { key: c, values: Some(keys) } if **c == *context => keys.iter().any(|k| **k == *key).then_some(None),
             Op::Del { key: c, values: None } if **c == *context => Some(None),
             _ => None,

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use matter_wal_native::Op;
-use matter_wal_native::{BatchResult, Engine, Error, Options, Submitted};
 use matter_wal_native::Value;
+use matter_wal_native::{BatchResult, Engine, Error, Options, Submitted};
 
 struct Open {
     engine: Engine,
@@ -106,11 +106,7 @@ fn torn_tail_is_cut_so_the_next_commit_is_not_glued_onto_it() {
 fn unterminated_but_complete_last_commit_is_kept_and_fenced() {
     let dir = tempfile::tempdir().unwrap();
     fs::create_dir_all(dir.path().join("wal")).unwrap();
-    fs::write(
-        wal(dir.path(), "00000001.jsonl"),
-        b"{\"ts\":1,\"ops\":[{\"op\":\"upd\",\"key\":\"ctx\",\"values\":{\"k000\":0}}]}",
-    )
-    .unwrap();
+    fs::write(wal(dir.path(), "00000001.jsonl"), b"{\"ts\":1,\"ops\":[{\"op\":\"upd\",\"key\":\"ctx\",\"values\":{\"k000\":0}}]}").unwrap();
     let s = open(dir.path(), options()).unwrap();
     assert_eq!(s.keys(), vec!["k000"]);
     s.set("k001", 1.0).unwrap();

@@ -21,9 +21,9 @@ use std::thread::ThreadId;
 use napi::sys;
 
 use super::js::{check, Res};
-use crate::log::commit::Op;
-use crate::codec::stored::Encoded;
 use crate::codec::jsstr::{JsStr, JsString};
+use crate::codec::stored::Encoded;
+use crate::log::commit::Op;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
@@ -116,12 +116,8 @@ unsafe impl Sync for JsCache {}
 impl JsCache {
     fn with<R>(&self, env: sys::napi_env, f: impl FnOnce(&mut Values) -> R) -> Option<R> {
         let mut guard = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let values = guard.get_or_insert_with(|| Values {
-            env,
-            thread: std::thread::current().id(),
-            by_context: FastMap::default(),
-            count: 0,
-        });
+        let values =
+            guard.get_or_insert_with(|| Values { env, thread: std::thread::current().id(), by_context: FastMap::default(), count: 0 });
         (values.thread == std::thread::current().id() && values.env == env).then(|| f(values))
     }
 

@@ -102,12 +102,10 @@ unsafe extern "C" fn get_cb(env: sys::napi_env, info: sys::napi_callback_info) -
 }
 
 unsafe extern "C" fn has_cb(env: sys::napi_env, info: sys::napi_callback_info) -> sys::napi_value {
-    call(env, info, |inner, ctx, key| {
-        match inner.with_engine(|e| e.read(|s| s.store.get(ctx, key).is_some_and(|v| !v.is_undefined()))) {
-            None => Err(Fail::Invalid("WalStorageDriver is not initialized".into())),
-            Some(Err(e)) => Err(Fail::Invalid(e.to_string())),
-            Some(Ok(found)) => js::boolean(env, found),
-        }
+    call(env, info, |inner, ctx, key| match inner.with_engine(|e| e.read(|s| s.store.get(ctx, key).is_some_and(|v| !v.is_undefined()))) {
+        None => Err(Fail::Invalid("WalStorageDriver is not initialized".into())),
+        Some(Err(e)) => Err(Fail::Invalid(e.to_string())),
+        Some(Ok(found)) => js::boolean(env, found),
     })
 }
 

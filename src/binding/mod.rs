@@ -26,12 +26,12 @@ use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
 
-use crate::log::commit::{upd_from_json, CommitId, Op};
+use crate::codec::jsstr::{JsStr, JsString};
+use crate::codec::stored::Encoded;
 use crate::engine::{BatchResult, Engine, Notify, Options, Submitted};
 use crate::error::Error as CoreError;
-use crate::codec::stored::Encoded;
-use crate::codec::jsstr::{JsStr, JsString};
 use crate::lock::DirLock;
+use crate::log::commit::{upd_from_json, CommitId, Op};
 use crate::store::{valid_context_key, StoreData};
 use crate::transaction::Transaction;
 use dispatch::{Deferred, Dispatcher};
@@ -225,9 +225,7 @@ fn run_async<T: Send + 'static>(
     env: &Env,
     classes: Classes,
     work: impl FnOnce() -> Outcome<T> + Send + 'static,
-    finish: impl FnOnce(sys::napi_env, Outcome<T>) -> Outcome<sys::napi_value>
-        + Send
-        + 'static,
+    finish: impl FnOnce(sys::napi_env, Outcome<T>) -> Outcome<sys::napi_value> + Send + 'static,
 ) -> Result<Raw> {
     let raw = env.raw();
     // The thread is started before the promise exists, so a thread that cannot start is a
@@ -646,7 +644,8 @@ pub fn adopt_lock_token(dir: String) -> bool {
 }
 
 fn open_engine(dir: &Path, options: Options, take_lock: bool, notify: Notify) -> Outcome<(Engine, Option<DirLock>)> {
-    crate::fsutil::create_dir_all_durable(dir).map_err(|e| core_err(e.context(format!("Cannot create storage directory {}", dir.display()))))?;
+    crate::fsutil::create_dir_all_durable(dir)
+        .map_err(|e| core_err(e.context(format!("Cannot create storage directory {}", dir.display()))))?;
     let dir_lock = if take_lock {
         Some(DirLock::acquire(dir).map_err(|e| match e {
             // matter.js's message for a directory this process holds names no directory: add it,
@@ -878,7 +877,9 @@ impl NativeSnapshot {
 
     #[napi(ts_return_type = "string[]")]
     pub fn contexts(&self, env: Env, contexts: JsText) -> Result<Raw> {
-        js::string_array(env.raw(), &self.data.sub_contexts(&contexts.0)).map(Raw).map_err(|f| errors::from_fail(env.raw(), self.classes, f))
+        js::string_array(env.raw(), &self.data.sub_contexts(&contexts.0))
+            .map(Raw)
+            .map_err(|f| errors::from_fail(env.raw(), self.classes, f))
     }
     /// Writes this state as `<basename>.json[.gz]` into `dir` (temp file, fsync, rename, as
     /// the driver's own snapshots).

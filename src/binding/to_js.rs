@@ -10,8 +10,8 @@ use std::ptr;
 use napi::sys;
 
 use super::js::{self, check, Fail, Res};
-use crate::codec::jsstr::{JsStr, JsString};
 use crate::codec::from_json::parse_plain;
+use crate::codec::jsstr::{JsStr, JsString};
 use crate::codec::value::Value;
 
 /// What a stored value's string starts with when it is a marker (after unescaping).
@@ -28,10 +28,17 @@ pub fn to_js(env: sys::napi_env, bytes: &[u8]) -> Res<sys::napi_value> {
 
 /// A container being filled.
 enum Open {
-    Array { array: sys::napi_value, next: u32 },
+    Array {
+        array: sys::napi_value,
+        next: u32,
+    },
     /// The object and the name of the member whose value comes next (`is_proto`: it is
     /// `__proto__`, which must be defined rather than assigned).
-    Object { object: sys::napi_value, name: sys::napi_value, is_proto: bool },
+    Object {
+        object: sys::napi_value,
+        name: sys::napi_value,
+        is_proto: bool,
+    },
 }
 
 struct Builder<'a> {
@@ -151,10 +158,7 @@ impl Builder<'_> {
         while let Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') = self.peek() {
             self.i += 1;
         }
-        let n: f64 = std::str::from_utf8(&self.s[start..self.i])
-            .ok()
-            .and_then(|t| t.parse().ok())
-            .ok_or_else(|| corrupt("bad number"))?;
+        let n: f64 = std::str::from_utf8(&self.s[start..self.i]).ok().and_then(|t| t.parse().ok()).ok_or_else(|| corrupt("bad number"))?;
         js::number(self.env, n)
     }
 

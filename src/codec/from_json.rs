@@ -24,8 +24,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
 
-use crate::codec::jsstr::{JsStr, JsString};
 use crate::codec::ecma::{integral_f64_to_decimal, is_js_whitespace, js_to_string, BigDec};
+use crate::codec::jsstr::{JsStr, JsString};
 use crate::codec::value::{array_index, JsObject, Value};
 
 /// Deepest nesting of arrays and objects accepted in one JSON text. matter.js's `toJson`
@@ -635,10 +635,19 @@ fn revive_tagged(tag: &str, field: Field<'_>, marker: &JsStr, nesting: u32) -> R
         "Map" => map_from_json(field, nesting).map(Value::Map),
         // matter.js passes the whole marker object to `Millis()`, which multiplies it: NaN.
         "Interval" => Ok(Value::Interval(marker.to_js_string())),
-        "AttributeId" | "CaseAuthenticatedTag" | "ClusterId" | "CommandId" | "DataVersion" | "DeviceTypeId"
-        | "EndpointNumber" | "EntryIndex" | "EventId" | "FabricIndex" | "FieldId" | "GroupId" | "VendorId" => {
-            Ok(field.to_value())
-        }
+        "AttributeId"
+        | "CaseAuthenticatedTag"
+        | "ClusterId"
+        | "CommandId"
+        | "DataVersion"
+        | "DeviceTypeId"
+        | "EndpointNumber"
+        | "EntryIndex"
+        | "EventId"
+        | "FabricIndex"
+        | "FieldId"
+        | "GroupId"
+        | "VendorId" => Ok(field.to_value()),
         other => Err(unknown_type(other)),
     }
 }
@@ -871,10 +880,8 @@ fn map_from_iterable(iterable: Value) -> Result<Vec<(Value, Value)>, JsonError> 
         other => return Err(not_iterable(&other)),
     };
     // Map.prototype.set: -0 keys become +0, keys compare with SameValueZero.
-    let raw: Vec<(Value, Value)> = raw
-        .into_iter()
-        .map(|(k, v)| (if matches!(k, Value::Number(n) if n == 0.0) { Value::Number(0.0) } else { k }, v))
-        .collect();
+    let raw: Vec<(Value, Value)> =
+        raw.into_iter().map(|(k, v)| (if matches!(k, Value::Number(n) if n == 0.0) { Value::Number(0.0) } else { k }, v)).collect();
     let dups = find_duplicates(&raw, |(k, _)| map_key_id(k));
     Ok(merge_duplicates(raw, dups))
 }
@@ -934,14 +941,12 @@ mod tests {
             Value::BigInt(d) => tag("big", vec![s(d)]),
             Value::Bytes(b) => tag("bytes", vec![s(&b.iter().map(|x| format!("{x:02x}")).collect::<String>())]),
             Value::Array(items) => tag("arr", vec![Value::Array(items.iter().map(describe).collect())]),
-            Value::Map(entries) => tag(
-                "map",
-                vec![Value::Array(entries.iter().map(|(k, v)| Value::Array(vec![describe(k), describe(v)])).collect())],
-            ),
-            Value::Object(o) => tag(
-                "obj",
-                vec![Value::Array(o.iter().map(|(k, v)| Value::Array(vec![Value::String(k.clone()), describe(v)])).collect())],
-            ),
+            Value::Map(entries) => {
+                tag("map", vec![Value::Array(entries.iter().map(|(k, v)| Value::Array(vec![describe(k), describe(v)])).collect())])
+            }
+            Value::Object(o) => {
+                tag("obj", vec![Value::Array(o.iter().map(|(k, v)| Value::Array(vec![Value::String(k.clone()), describe(v)])).collect())])
+            }
         }
     }
 
@@ -1056,10 +1061,7 @@ mod tests {
         let v = parse("[0.1, 1e21, 5e-324, 2.2250738585072011e-308, 18446744073709551615, -9223372036854775809, 1e400]").unwrap();
         let Value::Array(items) = v else { panic!() };
         let nums: Vec<f64> = items.iter().map(|x| if let Value::Number(n) = x { *n } else { panic!() }).collect();
-        assert_eq!(
-            nums,
-            vec![0.1, 1e21, 5e-324, 2.2250738585072011e-308, 18446744073709551615.0, -9223372036854775809.0, f64::INFINITY]
-        );
+        assert_eq!(nums, vec![0.1, 1e21, 5e-324, 2.2250738585072011e-308, 18446744073709551615.0, -9223372036854775809.0, f64::INFINITY]);
         assert!(matches!(parse("-0").unwrap(), Value::Number(n) if n == 0.0 && n.is_sign_negative()));
     }
 

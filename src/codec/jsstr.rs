@@ -170,10 +170,7 @@ impl Iterator for CodePoints<'_> {
         } else if b0 < 0xf0 {
             (((b0 & 0x0f) << 12) | ((b[i + 1] as u32 & 0x3f) << 6) | (b[i + 2] as u32 & 0x3f), 3)
         } else {
-            (
-                ((b0 & 0x07) << 18) | ((b[i + 1] as u32 & 0x3f) << 12) | ((b[i + 2] as u32 & 0x3f) << 6) | (b[i + 3] as u32 & 0x3f),
-                4,
-            )
+            (((b0 & 0x07) << 18) | ((b[i + 1] as u32 & 0x3f) << 12) | ((b[i + 2] as u32 & 0x3f) << 6) | (b[i + 3] as u32 & 0x3f), 4)
         };
         self.at += n;
         Some(c)

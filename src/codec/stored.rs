@@ -88,7 +88,7 @@ impl Encoded {
         // hundreds of thousands of values leaves no trail of freed buffers between them.
         let fast = SCRATCH.with_borrow_mut(|out| {
             out.clear();
-matches!(scan(raw, out, utf8_known), Ok(true)).then(|| Encoded(Arc::from(&out[..])))
+            matches!(scan(raw, out, utf8_known), Ok(true)).then(|| Encoded(Arc::from(&out[..])))
         });
         if let Some(e) = fast {
             return Ok(e);
@@ -394,10 +394,7 @@ fn canonical_marker(raw: &[u8]) -> bool {
     let Some(body) = raw.strip_suffix(CLOSE) else { return false };
     if let Some(digits) = body.strip_prefix(BIGINT) {
         let d = digits.strip_prefix(b"-").unwrap_or(digits);
-        return !d.is_empty()
-            && d.iter().all(u8::is_ascii_digit)
-            && (d == b"0" || d[0] != b'0')
-            && digits != b"-0";
+        return !d.is_empty() && d.iter().all(u8::is_ascii_digit) && (d == b"0" || d[0] != b'0') && digits != b"-0";
     }
     if let Some(hex) = body.strip_prefix(BYTES) {
         return hex.len() % 2 == 0 && hex.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
@@ -666,7 +663,10 @@ mod tests {
         assert_eq!(canon("{\n  \"a\": [\n    1,\n    2.5\n  ],\n  \"b\": {}\n}"), (Ok(true), r#"{"a":[1,2.5],"b":{}}"#.into()));
         assert_eq!(canon(r#""plain \"quoted\" \n \u001f""#).0, Ok(true));
         assert_eq!(canon("1e+21").0, Ok(true));
-        assert_eq!(canon(r#"["{\"__object__\":\"BigInt\",\"__value__\":\"-12\"}","{\"__object__\":\"Uint8Array\",\"__value__\":\"00ff\"}"]"#).0, Ok(true));
+        assert_eq!(
+            canon(r#"["{\"__object__\":\"BigInt\",\"__value__\":\"-12\"}","{\"__object__\":\"Uint8Array\",\"__value__\":\"00ff\"}"]"#).0,
+            Ok(true)
+        );
         assert_eq!(canon("5e-7").0, Ok(true));
         assert_eq!(canon(r#"{"1":1,"2":2,"a":3}"#).0, Ok(true));
         // undefined as a whole value and as an array element (a hole) is written as the marker
@@ -677,7 +677,7 @@ mod tests {
     #[test]
     fn flags_what_a_reload_would_change() {
         for text in [
-            r#"{"a":"{\"__object__\":\"Undefined\"}"}"#,                // reviver deletes it
+            r#"{"a":"{\"__object__\":\"Undefined\"}"}"#,             // reviver deletes it
             r#""{\"__object__\":\"BigInt\",\"__value__\":\"01\"}""#, // re-encodes as 1
             r#""{\"__object__\":\"Uint8Array\",\"__value__\":\"AB\"}""#,
             r#""{\"__object__\":\"NodeId\",\"__value__\":\"5\"}""#, // legacy tag

@@ -273,10 +273,7 @@ mod tests {
         assert_eq!(compact(&v), "[1e+21,5e-7,0.1,123456789012345680000,0,null,null,null,1e-7,1.23e-18]");
         // node: toJson([1e300, -1.5e-300, 5e-324, 1.7976931348623157e308, 2**53, 0.000001, 1e20, -123.456])
         let v = Value::Array(
-            [1e300, -1.5e-300, 5e-324, f64::MAX, 9007199254740992.0, 0.000001, 1e20, -123.456]
-                .into_iter()
-                .map(Value::Number)
-                .collect(),
+            [1e300, -1.5e-300, 5e-324, f64::MAX, 9007199254740992.0, 0.000001, 1e20, -123.456].into_iter().map(Value::Number).collect(),
         );
         assert_eq!(
             compact(&v),
@@ -350,10 +347,7 @@ mod tests {
                 "a",
                 Value::Array(vec![
                     Value::Number(1.0),
-                    obj(vec![
-                        ("b", Value::Array(vec![])),
-                        ("c", Value::Array(vec![Value::Number(2.0), Value::Number(3.0)])),
-                    ]),
+                    obj(vec![("b", Value::Array(vec![])), ("c", Value::Array(vec![Value::Number(2.0), Value::Number(3.0)]))]),
                 ]),
             ),
             ("1", obj(vec![])),
@@ -376,10 +370,7 @@ mod tests {
         //       toJson({type: "Buffer", data: [1, -1, 256.7, "0x10", " 7 ", null, true, "x", [5]], extra: 1})
         let v = obj(vec![(
             "b",
-            obj(vec![
-                ("type", s("Buffer")),
-                ("data", Value::Array(vec![Value::Number(1.0), Value::Number(2.0), Value::Number(3.0)])),
-            ]),
+            obj(vec![("type", s("Buffer")), ("data", Value::Array(vec![Value::Number(1.0), Value::Number(2.0), Value::Number(3.0)]))]),
         )]);
         assert_eq!(compact(&v), r#"{"b":"{\"__object__\":\"Uint8Array\",\"__value__\":\"010203\"}"}"#);
         let v = obj(vec![
@@ -405,5 +396,4 @@ mod tests {
         let v = obj(vec![("type", s("Buffer")), ("data", s("x"))]);
         assert_eq!(compact(&v), r#"{"type":"Buffer","data":"x"}"#);
     }
-
 }

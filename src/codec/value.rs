@@ -60,11 +60,7 @@ impl JsObject {
         }
         match array_index(&*key) {
             Some(idx) => {
-                let pos = self
-                    .0
-                    .iter()
-                    .position(|(k, _)| array_index(&**k).is_none_or(|other| other > idx))
-                    .unwrap_or(self.0.len());
+                let pos = self.0.iter().position(|(k, _)| array_index(&**k).is_none_or(|other| other > idx)).unwrap_or(self.0.len());
                 self.0.insert(pos, (key, value));
             }
             None => self.0.push((key, value)),

@@ -158,12 +158,7 @@ impl Engine {
         let maintainer = crate::threads::spawn_engine_thread("wal-maintenance", move || run_maintenance(maint_shared))?;
         // Like matter.js, rotated segments are gzipped after a rotation, not on open: a full
         // last segment found on open stays as it is until the next rotation.
-        Ok(Engine {
-            shared,
-            requests: Mutex::new(tx),
-            writer: Mutex::new(Some(writer_thread)),
-            maintainer: Mutex::new(Some(maintainer)),
-        })
+        Ok(Engine { shared, requests: Mutex::new(tx), writer: Mutex::new(Some(writer_thread)), maintainer: Mutex::new(Some(maintainer)) })
     }
 
     /// Queues a commit. Its outcome arrives through `notify`, in submission order — except
@@ -215,9 +210,7 @@ impl Engine {
     /// copy's next open cuts off.
     pub fn copy_files_to(&self, target: &Path) -> Result<()> {
         let _files = self.shared.files.lock()?;
-        fsutil::copy_dir_durable(&self.shared.dir, target, &|name| {
-            name == crate::lock::LOCK_FILE || name == crate::lock::PID_FILE
-        })
+        fsutil::copy_dir_durable(&self.shared.dir, target, &|name| name == crate::lock::LOCK_FILE || name == crate::lock::PID_FILE)
     }
 
     /// Rebuilds the state from the snapshot file and the log, stopping before the first
@@ -603,7 +596,9 @@ mod tests {
             for &seg in segments {
                 fs::write(wal.join(segment_filename(seg)), "{\"ts\":1,\"ops\":[]}\n").unwrap();
             }
-            let save = |name, seg| snapshot::save(dir.path(), name, false, CommitId { segment: seg, offset: 0 }, 1.0, &StoreData::default()).unwrap();
+            let save = |name, seg| {
+                snapshot::save(dir.path(), name, false, CommitId { segment: seg, offset: 0 }, 1.0, &StoreData::default()).unwrap()
+            };
             if let Some(seg) = snapshot {
                 save("snapshot", seg);
             }
@@ -661,7 +656,10 @@ mod tests {
         fn without_a_usable_base_the_open_fails_saying_why() {
             let dir = files(None, None, &[3, 4]);
             let e = choose(&dir, &[3, 4]).unwrap_err().to_string();
-            assert!(e.starts_with("No snapshot file") && e.contains("the log cannot replace it") && e.contains("00000001.jsonl is missing"), "{e}");
+            assert!(
+                e.starts_with("No snapshot file") && e.contains("the log cannot replace it") && e.contains("00000001.jsonl is missing"),
+                "{e}"
+            );
             let dir = files(None, Some(2), &[3, 5]);
             let e = choose(&dir, &[3, 5]).unwrap_err().to_string();
             assert!(e.contains("the log after the head snapshot is incomplete") && e.contains("00000004.jsonl is missing"), "{e}");
@@ -773,7 +771,8 @@ mod tests {
         settle(&rx, queued);
         let wal = dir.path().join("wal");
         let names = || -> Vec<String> {
-            let mut n: Vec<String> = std::fs::read_dir(&wal).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+            let mut n: Vec<String> =
+                std::fs::read_dir(&wal).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
             n.sort();
             n
         };

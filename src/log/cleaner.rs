@@ -20,8 +20,7 @@ pub struct HeadSnapshot<'a> {
 /// Removes every segment numbered below `snapshot_id.segment` (the snapshot's own segment
 /// may still hold later commits, so it stays). Returns how many segments were removed.
 pub fn clean(wal_dir: &Path, snapshot_id: CommitId, head: Option<HeadSnapshot<'_>>) -> Result<usize> {
-    let doomed: Vec<(u32, (bool, bool))> =
-        scan_segments(wal_dir)?.into_iter().filter(|(seg, _)| *seg < snapshot_id.segment).collect();
+    let doomed: Vec<(u32, (bool, bool))> = scan_segments(wal_dir)?.into_iter().filter(|(seg, _)| *seg < snapshot_id.segment).collect();
     if doomed.is_empty() {
         return Ok(0);
     }
@@ -66,10 +65,10 @@ fn build_head(wal_dir: &Path, snapshot_id: CommitId, head: &HeadSnapshot<'_>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::fs;
-    use crate::log::commit::{serialize_commit, Op};
     use crate::codec::stored::Encoded;
     use crate::codec::value::Value;
+    use crate::log::commit::{serialize_commit, Op};
+    use std::fs;
 
     fn line(ts: f64, key: &str, n: f64) -> Vec<u8> {
         let mut out = Vec::new();

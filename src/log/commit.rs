@@ -4,10 +4,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::codec::stored::{Cursor, Encoded, Scanned};
-use crate::codec::jsstr::{JsStr, JsString};
-use crate::codec::from_json::{object_members, parse_plain, revive, JsonError};
 use crate::codec::ecma::js_to_string;
+use crate::codec::from_json::{object_members, parse_plain, revive, JsonError};
+use crate::codec::jsstr::{JsStr, JsString};
+use crate::codec::stored::{Cursor, Encoded, Scanned};
 use crate::codec::to_json::{write_js_string, write_number};
 use crate::codec::value::{JsObject, Value};
 
@@ -421,11 +421,7 @@ fn convert_op(index: usize, v: Value, pending: bool) -> Result<Op, CommitError> 
                 for item in items {
                     match item {
                         Value::String(s) => keys.push(s),
-                        _ => {
-                            return Err(CommitError(format!(
-                                "WAL op[{index}] del `values` is not a string array"
-                            )))
-                        }
+                        _ => return Err(CommitError(format!("WAL op[{index}] del `values` is not a string array"))),
                     }
                 }
                 Ok(Op::Del { key, values: Some(keys) })
@@ -497,10 +493,7 @@ mod tests {
 
     #[test]
     fn round_trips_through_the_parser() {
-        let ops = vec![
-            Op::upd("x", vec![("b".into(), Encoded::from_value(&Value::BigInt("-12".into())))]),
-            del("", None),
-        ];
+        let ops = vec![Op::upd("x", vec![("b".into(), Encoded::from_value(&Value::BigInt("-12".into())))]), del("", None)];
         let mut out = Vec::new();
         serialize_commit(&mut out, 42.0, &ops);
         let commit = deserialize_commit(&out).unwrap();
@@ -544,10 +537,10 @@ mod tests {
 
     mod fast_equals_full {
         use super::super::{fast_commit, full_commit};
-        use crate::codec::to_json::{write_js_string, write_value, write_value_pretty};
         use crate::codec::jsstr::JsString;
-        use crate::test_values::{any_key, any_value};
+        use crate::codec::to_json::{write_js_string, write_value, write_value_pretty};
         use crate::codec::value::Value;
+        use crate::test_values::{any_key, any_value};
         use proptest::prelude::*;
 
         /// One member value as it may appear in a line: as toJson writes it, pretty-printed,

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use flate2::read::MultiGzDecoder;
 
 use crate::error::{AtPath, Error, Result};
-use crate::log::commit::{compressed_segment_filename, deserialize_commit, parse_segment_filename, segment_filename, Commit, CommitError, CommitId};
+use crate::log::commit::{
+    compressed_segment_filename, deserialize_commit, parse_segment_filename, segment_filename, Commit, CommitError, CommitId,
+};
 
 /// Segment numbers present in `wal_dir` (either form), ascending. A missing directory is empty.
 pub fn list_segments(wal_dir: &Path) -> Result<Vec<u32>> {
@@ -165,9 +167,8 @@ pub fn read_commits(wal_dir: &Path, after: Option<CommitId>, mut each: impl FnMu
                 bytes.truncate(cut);
             }
         }
-        let lines: Vec<(u32, &[u8])> = segment_lines(&bytes)
-            .filter(|(offset, _)| after.is_none_or(|a| CommitId { segment, offset: *offset } > a))
-            .collect();
+        let lines: Vec<(u32, &[u8])> =
+            segment_lines(&bytes).filter(|(offset, _)| after.is_none_or(|a| CommitId { segment, offset: *offset } > a)).collect();
         for (offset, parsed) in parse_parallel(&lines)? {
             match parsed {
                 Ok(commit) => {
@@ -175,10 +176,7 @@ pub fn read_commits(wal_dir: &Path, after: Option<CommitId>, mut each: impl FnMu
                         return Ok(());
                     }
                 }
-                Err(e) => tracing::warn!(
-                    "Skipping malformed WAL line at segment {segment}, offset {offset} ({}): {e}",
-                    path.display()
-                ),
+                Err(e) => tracing::warn!("Skipping malformed WAL line at segment {segment}, offset {offset} ({}): {e}", path.display()),
             }
         }
     }

@@ -7,8 +7,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{AtPath, Error, Result};
-use crate::log::commit::{deserialize_commit, segment_filename, CommitId, MAX_SEGMENT_LINES};
 use crate::fsutil::{create_dir_all_durable, sync_dir};
+use crate::log::commit::{deserialize_commit, segment_filename, CommitId, MAX_SEGMENT_LINES};
 use crate::log::reader::{scan_segments, zeroed_tail};
 
 /// Appends commit lines to the active segment (`wal/NNNNNNNN.jsonl`), rotating to a new
@@ -150,7 +150,9 @@ impl SegmentWriter {
         if self.file.is_none() {
             let (f, created) = match OpenOptions::new().append(true).open(&path) {
                 Ok(f) => (f, false),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => (OpenOptions::new().create(true).append(true).open(&path).at(&path)?, true),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    (OpenOptions::new().create(true).append(true).open(&path).at(&path)?, true)
+                }
                 Err(e) => return Err(e).at(&path),
             };
             if created && self.fsync {
