@@ -2,8 +2,9 @@
 // Benchmark: matter.js's TypeScript WalStorageDriver (@matter/general) versus
 // ours (the native addon exported by ../index.js), same process, same data.
 //
-//   node bench/run.mjs [--quick] [--json] [--only=1,3,8] [--drivers=ts,ours]
+//   node bench/run.mjs [--quick] [--json] [--only=1,3,8] [--drivers=ts,ours,lmdb]
 //                      [--dir=/path/for/temp] [--ts-budget=60]
+//   node bench/run.mjs --node [...]   the node benchmark instead (bench/node/run.mjs)
 //
 // See bench/README.md for what each workload measures.
 
@@ -35,6 +36,12 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const argv = process.argv.slice(2);
 const flag = name => argv.includes(`--${name}`);
 const option = name => argv.find(a => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+
+if (flag("node")) {
+    // The node benchmark (bench/node/): real matter.js nodes on each driver, in child processes.
+    const { runNodeBench } = await import("./node/run.mjs");
+    process.exit(await runNodeBench(argv));
+}
 
 if (flag("help") || flag("h")) {
     process.stdout.write(
