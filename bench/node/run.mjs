@@ -441,9 +441,14 @@ function table(meta, drivers) {
     out.push(
         `matter-wal-native node benchmark${meta.quick ? " (--quick)" : ""} — @matter/main ${meta.matter}, node ${meta.childNode} (children; ${meta.childNodeBin}), ${meta.cpus}× ${meta.cpuModel}, ${meta.platform}`,
     );
-    out.push(
-        `bridge: ${meta.lights.join(" and ")} bridged on/off lights, ${meta.rounds} round(s) per driver, each driver in its own child processes; controller: ${meta.peers} peers`,
-    );
+    const what = [];
+    if (meta.workloads.includes(1) || meta.workloads.includes(2)) {
+        what.push(
+            `bridge: ${meta.lights.join(" and ")} bridged on/off lights, churn ${meta.sequentialToggles}× sequential + ${meta.toggles} concurrent waves`,
+        );
+    }
+    if (meta.workloads.includes(3)) what.push(`controller: ${meta.peers} peers`);
+    out.push(`${what.join("; ")}; ${meta.rounds} round(s), median; each driver in its own child processes`);
     out.push("×X: how many times better ours is than driver X (X/ours for times, CPU, delays and memory; ours/X for changes/s); >1 means ours is better.");
     out.push("×best: against the best of the others on that row. (n%): share of the time to online the node was held up by its driver.");
     out.push("");
@@ -594,6 +599,7 @@ export async function runNodeBench(argv) {
         toggles: opts.toggles,
         sequentialToggles: opts.sequentialToggles,
         peers: opts.peers,
+        workloads: [1, 2, 3].filter(wants),
         drivers,
         notes,
         loadAverage: { start: loadAtStart, end: os.loadavg()[0] },
