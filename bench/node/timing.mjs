@@ -39,10 +39,14 @@ export function createDriverTimer() {
             idleSince = idleNow();
         }
     };
+    let settledWaiters = [];
     const leave = () => {
         if (--pending === 0) {
             busyMs += now() - busySince;
             idleMs += idleNow() - idleSince;
+            const waiters = settledWaiters;
+            settledWaiters = [];
+            for (const resolve of waiters) resolve();
         }
     };
 
@@ -108,6 +112,10 @@ export function createDriverTimer() {
             if (typeof Class.create === "function") {
                 Object.defineProperty(Class, "create", { value: wrap(Class.create, "create"), writable: true, configurable: true });
             }
+        },
+        /** Resolves once no driver call is running or pending (at once if none is). */
+        settled() {
+            return pending === 0 ? Promise.resolve() : new Promise(resolve => settledWaiters.push(resolve));
         },
         /** Totals so far; an interval still open is counted up to now. */
         read() {
