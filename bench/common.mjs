@@ -1,6 +1,7 @@
 // Shared pieces of the benchmark: driver loading, data shapes, helpers.
 // Used by run.mjs and by mem-child.mjs (which runs in its own process).
 
+import fs from "node:fs";
 import path from "node:path";
 import v8 from "node:v8";
 import vm from "node:vm";
@@ -10,11 +11,12 @@ import { pathToFileURL } from "node:url";
 // Drivers
 
 /**
- * Loads both drivers. The TypeScript one must be there; ours is optional and
+ * Loads the drivers. The TypeScript one must be there; ours is optional and
  * is reported as unavailable (with the reason) until `../index.js` loads and
- * exports a `WalStorageDriver` class.
+ * exports a `WalStorageDriver` class; lmdb-js (write workloads only) is
+ * reported as unavailable if the `lmdb` package does not load.
  */
-export async function loadDrivers({ ours: loadOurs = true } = {}) {
+export async function loadDrivers({ ours: loadOurs = true, lmdb: loadLmdb = true } = {}) {
     const general = await import("@matter/general");
     const nodejs = await import("@matter/nodejs");
 
@@ -36,7 +38,23 @@ export async function loadDrivers({ ours: loadOurs = true } = {}) {
             },
         },
         ours: { kind: "ours", label: "ours", available: false, reason: undefined, open: undefined },
+        lmdb: { kind: "lmdb", label: "lmdb", available: false, reason: undefined, open: undefined },
     };
+
+    // lmdb-js (npm "lmdb", a devDependency): the embedded store Node users pick for speed, as a
+    // second reference for the write workloads only. See LmdbStore below for its durability.
+    if (loadLmdb) {
+        try {
+            const lmdb = await import("lmdb");
+            drivers.lmdb.available = true;
+            drivers.lmdb.open = (dir, options) => new LmdbStore(lmdb, dir, options);
+            drivers.lmdb.version = JSON.parse(fs.readFileSync(new URL("../node_modules/lmdb/package.json", import.meta.url), "utf8")).version;
+        } catch (e) {
+            drivers.lmdb.reason = `lmdb: ${String(e?.message ?? e).split("\n")[0]}`;
+        }
+    } else {
+        drivers.lmdb.reason = "not loaded";
+    }
 
     // The package may be CommonJS or ESM (possibly with top-level await), so load
     // it with import(), which handles both. MATTER_WAL_BENCH_OURS=/abs/path.js
@@ -61,6 +79,60 @@ export async function loadDrivers({ ours: loadOurs = true } = {}) {
     }
 
     return drivers;
+}
+
+/**
+ * lmdb-js behind the part of the driver API the write workloads use. One LMDB environment in
+ * `dir`, keys "<contexts joined by />\0<key>", values in lmdb-js's default encoding (msgpackr,
+ * which keeps bigint and bytes).
+ *
+ * Durability as our set() with fsync on: lmdb-js's default on Linux is overlappingSync, where
+ * a put's promise resolves once the transaction is committed (visible) and the fsync follows;
+ * with separateFlushed the promise carries `flushed`, resolved when that transaction is on disk.
+ * set() resolves only then. With fsync off it opens with noSync (no flush at all) and resolves
+ * on commit. lmdb-js batches every put of one event turn into one transaction (its group
+ * commit), as ours batches concurrent set()s into one WAL write and one fdatasync.
+ */
+class LmdbStore {
+    #lmdb;
+    #db;
+    constructor(lmdb, dir, options) {
+        this.#lmdb = lmdb;
+        this.path = dir;
+        this.fsync = options?.fsync !== false;
+    }
+    async initialize() {
+        this.#db = this.#lmdb.open({
+            path: this.path,
+            noSync: !this.fsync,
+            // lmdb-js refuses noSync together with overlappingSync.
+            overlappingSync: this.fsync,
+            separateFlushed: this.fsync,
+        });
+    }
+    static keyOf(contexts, key) {
+        return `${contexts.join("/")}\0${key}`;
+    }
+    async set(contexts, keyOrValues, value) {
+        if (typeof keyOrValues === "string") {
+            const written = this.#db.put(LmdbStore.keyOf(contexts, keyOrValues), value);
+            await written;
+            if (this.fsync) await written.flushed;
+            return;
+        }
+        // An object of values: one transaction, like the drivers' set(contexts, values).
+        const written = this.#db.transaction(() => {
+            for (const [key, v] of Object.entries(keyOrValues)) this.#db.put(LmdbStore.keyOf(contexts, key), v);
+        });
+        await written;
+        if (this.fsync) await (written.flushed ?? this.#db.flushed);
+    }
+    async get(contexts, key) {
+        return this.#db.get(LmdbStore.keyOf(contexts, key));
+    }
+    async close() {
+        await this.#db?.close();
+    }
 }
 
 /** Options shared by both drivers; only fsync varies between workloads. */

@@ -49,7 +49,7 @@ async function settle() {
 }
 
 // Load only the driver being measured (the other's module would count as baseline).
-const drivers = await loadDrivers({ ours: kind === "ours" });
+const drivers = await loadDrivers({ ours: kind === "ours", lmdb: false });
 const driver = drivers[kind];
 if (!driver?.available) {
     console.log(JSON.stringify({ kind, error: driver?.reason ?? `unknown driver ${kind}` }));

@@ -2,8 +2,9 @@
 // Benchmark: matter.js's TypeScript WalStorageDriver (@matter/general) versus
 // ours (the native addon exported by ../index.js), same process, same data.
 //
-//   node bench/run.mjs [--quick] [--json] [--only=1,3,8] [--drivers=ts,ours]
+//   node bench/run.mjs [--quick] [--json] [--only=1,3,8] [--drivers=ts,ours,lmdb]
 //                      [--dir=/path/for/temp] [--ts-budget=60]
+//   node bench/run.mjs --node [...]   the node benchmark instead (bench/node/run.mjs)
 //
 // See bench/README.md for what each workload measures.
 
@@ -36,9 +37,16 @@ const argv = process.argv.slice(2);
 const flag = name => argv.includes(`--${name}`);
 const option = name => argv.find(a => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 
+if (flag("node")) {
+    // The node benchmark (bench/node/): real matter.js nodes on each driver, in child processes.
+    const { runNodeBench } = await import("./node/run.mjs");
+    process.exit(await runNodeBench(argv));
+}
+
 if (flag("help") || flag("h")) {
     process.stdout.write(
-        "usage: node bench/run.mjs [--quick] [--json] [--only=1,3,8] [--drivers=ts,ours] [--dir=PATH] [--ts-budget=SECONDS]\n",
+        "usage: node bench/run.mjs [--quick] [--json] [--only=1,3,8] [--drivers=ts,ours,lmdb] [--dir=PATH] [--ts-budget=SECONDS]\n" +
+            "       node bench/run.mjs --node --help   (the node benchmark)\n",
     );
     process.exit(0);
 }
@@ -46,7 +54,7 @@ if (flag("help") || flag("h")) {
 const QUICK = flag("quick");
 const JSON_OUT = flag("json");
 const ONLY = option("only")?.split(",").map(s => Number(s.trim()));
-const WANT_DRIVERS = (option("drivers") ?? "ts,ours").split(",").map(s => s.trim());
+const WANT_DRIVERS = (option("drivers") ?? "ts,ours,lmdb").split(",").map(s => s.trim());
 const TS_BUDGET_S = Number(option("ts-budget") ?? 60);
 const ROUND_TIMEOUT_MS = Number(option("round-timeout") ?? 180) * 1000;
 
@@ -55,7 +63,7 @@ const CFG = QUICK
           rounds: 3, // fast workloads
           setMs: 200,
           fsyncSetMs: 250,
-          concurrentBatches: 2,
+          concurrentBatches: 5,
           readMs: 150,
           readRounds: 2,
           coldRounds: 2,
@@ -67,7 +75,7 @@ const CFG = QUICK
           rounds: 5,
           setMs: 1000,
           fsyncSetMs: 1000,
-          concurrentBatches: 5,
+          concurrentBatches: 30,
           readMs: 500,
           readRounds: 5,
           coldRounds: 5,
@@ -238,16 +246,19 @@ function addResult({ workload, name, unit, better, metric, data, target, perKey,
     };
     const ts = cell("ts");
     const ours = cell("ours");
-    let ratio;
-    if (ts.status === "ok" && ours.status === "ok") {
-        ratio = better === "higher" ? ours.median / ts.median : ts.median / ours.median;
-    }
+    // lmdb-js runs in the write workloads only; elsewhere its cell says so.
+    const lmdb = data?.lmdb || !DRIVERS.lmdb.available ? cell("lmdb") : { status: "not measured" };
+    if (lmdb.status === "not run" && !DRIVERS.lmdb.available) Object.assign(lmdb, { status: "n/a", reason: DRIVERS.lmdb.reason });
+    const times = (a, b) => (a.status === "ok" && b.status === "ok" ? (better === "higher" ? a.median / b.median : b.median / a.median) : undefined);
+    const ratio = times(ours, ts);
+    const ratioLmdb = times(ours, lmdb);
     let met;
     if (target && ours.status === "ok") {
         if (target.kind === "ratio" && ratio !== undefined) met = ratio >= target.min;
         if (target.kind === "max") met = ours.median <= target.max;
+        if (met !== undefined && target.lmdbMin !== undefined && ratioLmdb !== undefined) met &&= ratioLmdb >= target.lmdbMin;
     }
-    const row = { workload, name, unit, better, ts, ours, ratio, target, met, perKey, ...extra };
+    const row = { workload, name, unit, better, ts, ours, lmdb, ratio, ratioLmdb, target, met, perKey, ...extra };
     results.push(row);
     return row;
 }
@@ -380,6 +391,8 @@ async function w3ConcurrentSet(drivers) {
             const t0 = performance.now();
             for (let b = 1; b <= CFG.concurrentBatches; b++) await batch(b * CONCURRENCY);
             const elapsed = performance.now() - t0;
+            const [contexts, key, value] = WRITE_POOL[(CFG.concurrentBatches * CONCURRENCY + CONCURRENCY - 1) % WRITE_POOL.length];
+            expectValue(await s.store.get(contexts, key), value, "the last write of the last burst");
             return { rate: ((CFG.concurrentBatches * CONCURRENCY) / elapsed) * 1000 };
         } finally {
             await finish(s);
@@ -392,7 +405,7 @@ async function w3ConcurrentSet(drivers) {
         better: "higher",
         metric: "rate",
         data,
-        target: { kind: "ratio", min: 20, text: "≥20×" },
+        target: { kind: "ratio", min: 20, lmdbMin: 1, text: "≥20×, ≥1× lmdb" },
     });
 }
 
@@ -714,14 +727,17 @@ function fmtCell(row, cell) {
 }
 
 function printTable(meta) {
-    const header = ["#", "workload", "unit", "TS", "ours", "ratio", "target", "met"];
+    const fmtRatio = x => (x === undefined ? "n/a" : Number.isFinite(x) ? `${fmtNumber(x)}×` : "∞");
+    const header = ["#", "workload", "unit", "TS", "ours", "ratio", "lmdb", "vs lmdb", "target", "met"];
     const rows = results.map(r => [
         String(r.workload),
         r.name,
         r.unit,
         fmtCell(r, r.ts),
         fmtCell(r, r.ours),
-        r.ratio === undefined ? "n/a" : Number.isFinite(r.ratio) ? `${fmtNumber(r.ratio)}×` : "∞",
+        fmtRatio(r.ratio),
+        r.lmdb.status === "not measured" ? "—" : fmtCell(r, r.lmdb),
+        r.lmdb.status === "not measured" ? "" : fmtRatio(r.ratioLmdb),
         r.target?.text ?? "",
         r.met === undefined ? "" : r.met ? "yes" : "NO",
     ]);
@@ -734,6 +750,10 @@ function printTable(meta) {
     out.push(`temp dir: ${meta.tmpBase}`);
     if (!DRIVERS.ours.available) out.push(`ours: n/a — ${DRIVERS.ours.reason}`);
     out.push("ratio: how many times better ours is (throughput ours/TS; time and memory TS/ours); >1 means ours is better");
+    out.push(
+        `lmdb: lmdb-js${DRIVERS.lmdb.version ? ` ${DRIVERS.lmdb.version}` : ""} (npm lmdb) in the synced write workloads only, put resolved once flushed; vs lmdb = ours/lmdb, >1 means ours is better` +
+            (DRIVERS.lmdb.available ? "" : ` — n/a: ${DRIVERS.lmdb.reason}`),
+    );
     out.push("");
     out.push(line(header));
     out.push(line(widths.map(w => "-".repeat(w))));
@@ -746,7 +766,7 @@ function printTable(meta) {
     // One line per distinct (driver, message), naming the first row it hit.
     const problems = new Map();
     for (const r of results) {
-        for (const kind of ["ts", "ours"]) {
+        for (const kind of ["ts", "ours", "lmdb"]) {
             const message = r[kind].error ?? r[kind].reason;
             if (!message) continue;
             const key = `${kind}\0${message}`;
@@ -801,15 +821,17 @@ notes.push(
         `idle baseline on this machine (median of 3 × 200 ms): ${fmtNumber(idle.stallMs)} ms`,
 );
 
+// lmdb-js is a reference for the synced write workloads (2, 3) only.
+const withoutLmdb = active.filter(d => d.kind !== "lmdb");
 const WORKLOADS = [
-    [1, () => w1SequentialSet(active, false)],
+    [1, () => w1SequentialSet(withoutLmdb, false)],
     [2, () => w1SequentialSet(active, true)],
     [3, () => w3ConcurrentSet(active)],
-    [4, () => w4Reads(active)],
-    [5, () => w5ColdOpen(active)],
-    [6, () => w6Close(active)],
-    [7, () => w7Memory(active)],
-    [8, () => w8Scaling(active)],
+    [4, () => w4Reads(withoutLmdb)],
+    [5, () => w5ColdOpen(withoutLmdb)],
+    [6, () => w6Close(withoutLmdb)],
+    [7, () => w7Memory(withoutLmdb)],
+    [8, () => w8Scaling(withoutLmdb)],
 ];
 for (const [n, run] of WORKLOADS) {
     if (!wants(n)) continue;
