@@ -25,8 +25,21 @@ const UNDEFINED: &[u8] = br#""{\"__object__\":\"Undefined\"}""#;
 const MARKER_PREFIX: &[u8] = br#""{\"__object__\":"#;
 
 thread_local! {
-    /// Encoding buffer reused by every value built on this thread.
-    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(Vec::with_capacity(4096));
+    /// Buffers reused by every value built or scanned on this thread.
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+/// A thread's reusable buffers: loading hundreds of thousands of values leaves no trail of
+/// freed buffers between them.
+#[derive(Default)]
+struct Scratch {
+    /// The value being built.
+    out: Vec<u8>,
+    /// The scanner's keys and open containers.
+    keys: Vec<Key>,
+    stack: Vec<Level>,
+    /// A number as `JSON.stringify` prints it, to compare with the text.
+    number: Vec<u8>,
 }
 
 /// One stored value: canonical compact matter.js JSON. Cloning is a pointer copy.
@@ -36,7 +49,8 @@ pub struct Encoded(Arc<[u8]>);
 impl Encoded {
     /// The stored form of a value (as `fromJson` produced it, or `undefined`).
     pub fn from_value(v: &Value) -> Encoded {
-        SCRATCH.with_borrow_mut(|out| {
+        SCRATCH.with_borrow_mut(|scratch| {
+            let out = &mut scratch.out;
             out.clear();
             write_value(out, v);
             Encoded(Arc::from(&out[..]))
@@ -84,12 +98,8 @@ impl Encoded {
     }
 
     fn from_json_checked(raw: &[u8], utf8_known: bool) -> Result<Encoded, JsonError> {
-        // Built in a reused buffer and copied once into an exactly sized allocation: loading
-        // hundreds of thousands of values leaves no trail of freed buffers between them.
-        let fast = SCRATCH.with_borrow_mut(|out| {
-            out.clear();
-            matches!(scan(raw, out, utf8_known), Ok(true)).then(|| Encoded(Arc::from(&out[..])))
-        });
+        // Built in a reused buffer and copied once into an exactly sized allocation.
+        let fast = SCRATCH.with_borrow_mut(|scratch| matches!(scan(raw, scratch, utf8_known), Ok(true)).then(|| Encoded(Arc::from(&scratch.out[..]))));
         if let Some(e) = fast {
             return Ok(e);
         }
@@ -100,30 +110,67 @@ impl Encoded {
     }
 }
 
-/// Copies `input` to `out` without insignificant whitespace, validating it as JSON.
+/// Copies `input` to `scratch.out` without insignificant whitespace, validating it as JSON.
 /// `Ok(true)`: the copy is exactly `toJson(fromJson(input))`. `Ok(false)`: valid, but
 /// needs the full decoder. `Err`: not JSON (or nested beyond `MAX_DEPTH`).
-fn scan(input: &[u8], out: &mut Vec<u8>, utf8_known: bool) -> Result<bool, ()> {
-    let mut s = Scanner { s: input, i: 0, out, canonical: true, keys: Vec::new(), utf8_known };
-    s.ws();
+fn scan(input: &[u8], scratch: &mut Scratch, utf8_known: bool) -> Result<bool, ()> {
+    let mut s = Scanner::new(input, skip_ws(input, 0), scratch, utf8_known);
     s.value()?;
-    s.ws();
-    if s.i != input.len() {
+    s.finish();
+    if skip_ws(input, s.i) != input.len() {
         return Err(());
     }
     Ok(s.canonical)
 }
 
-struct Scanner<'a, 'o> {
+/// The first non-whitespace position at or after `i` (JSON's four whitespace bytes).
+#[inline]
+fn skip_ws(s: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = s.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// A bit set in the high bit of every byte of `w` that is `"`, `\` or a control character
+/// (below 0x20). Bits above the lowest one may be spurious (borrows), so only the lowest
+/// set bit is meaningful: it marks the first such byte (little-endian order).
+#[inline]
+fn string_stops(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let quote = w ^ (ONES * b'"' as u64);
+    let backslash = w ^ (ONES * b'\\' as u64);
+    let zero_quote = quote.wrapping_sub(ONES) & !quote;
+    let zero_backslash = backslash.wrapping_sub(ONES) & !backslash;
+    let control = w.wrapping_sub(ONES * 0x20) & !w;
+    (zero_quote | zero_backslash | control) & HIGH
+}
+
+struct Scanner<'a, 's> {
     s: &'a [u8],
     i: usize,
-    out: &'o mut Vec<u8>,
+    /// `s[copied..i]` is still to be appended to `out`: runs between skipped whitespace are
+    /// copied in one piece when the whitespace is reached (or at the end).
+    copied: usize,
+    out: &'s mut Vec<u8>,
     canonical: bool,
-    /// Keys of the objects being scanned, innermost last, as ranges of `out` (to spot
-    /// duplicates and non-JavaScript order).
-    keys: Vec<(usize, usize)>,
+    /// Keys of the objects being scanned, innermost last (to spot duplicates and
+    /// non-JavaScript order).
+    keys: &'s mut Vec<Key>,
+    stack: &'s mut Vec<Level>,
+    number: &'s mut Vec<u8>,
     /// The input is known to be UTF-8; skip validating strings.
     utf8_known: bool,
+}
+
+/// A member key being checked for duplicates: a cheap fingerprint, then the quoted text
+/// (a range of the input; a string literal is copied verbatim, so equal text is an equal key).
+#[derive(Clone, Copy)]
+struct Key {
+    fingerprint: u64,
+    start: usize,
+    end: usize,
 }
 
 /// A container being scanned.
@@ -139,21 +186,55 @@ struct Level {
 /// be quadratic; attribute state has small objects).
 const MAX_FAST_KEYS: usize = 64;
 
-impl Scanner<'_, '_> {
-    fn ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.i) {
-            self.i += 1;
+impl<'a, 's> Scanner<'a, 's> {
+    /// A scanner of the value at `s[at..]` (`at` is past any leading whitespace).
+    fn new(s: &'a [u8], at: usize, scratch: &'s mut Scratch, utf8_known: bool) -> Self {
+        scratch.out.clear();
+        scratch.keys.clear();
+        scratch.stack.clear();
+        Scanner {
+            s,
+            i: at,
+            copied: at,
+            out: &mut scratch.out,
+            canonical: true,
+            keys: &mut scratch.keys,
+            stack: &mut scratch.stack,
+            number: &mut scratch.number,
+            utf8_known,
         }
     }
 
+    /// Whether nothing was dropped so far: `out` is still empty and the value is the
+    /// input from `copied` on.
+    fn untouched(&self) -> bool {
+        self.out.is_empty()
+    }
+
+    /// Appends what is left to copy (call once the value is scanned).
+    fn finish(&mut self) {
+        self.out.extend_from_slice(&self.s[self.copied..self.i]);
+        self.copied = self.i;
+    }
+
+    #[inline]
+    fn ws(&mut self) {
+        if let Some(b' ' | b'\t' | b'\n' | b'\r') = self.s.get(self.i) {
+            self.out.extend_from_slice(&self.s[self.copied..self.i]);
+            self.i = skip_ws(self.s, self.i + 1);
+            self.copied = self.i;
+        }
+    }
+
+    #[inline]
     fn peek(&self) -> Option<u8> {
         self.s.get(self.i).copied()
     }
 
+    #[inline]
     fn expect(&mut self, b: u8) -> Result<(), ()> {
         if self.peek() == Some(b) {
             self.i += 1;
-            self.out.push(b);
             Ok(())
         } else {
             Err(())
@@ -162,30 +243,33 @@ impl Scanner<'_, '_> {
 
     /// One value, containers walked with an explicit stack (any depth up to `MAX_DEPTH`).
     fn value(&mut self) -> Result<(), ()> {
-        let mut stack: Vec<Level> = Vec::new();
         loop {
             self.ws();
             match self.peek().ok_or(())? {
                 open @ (b'{' | b'[') => {
-                    self.expect(open)?;
+                    self.i += 1;
                     self.ws();
                     let close = if open == b'{' { b'}' } else { b']' };
                     if self.peek() == Some(close) {
-                        self.expect(close)?;
+                        self.i += 1;
                     } else {
-                        if stack.len() >= MAX_DEPTH {
+                        if self.stack.len() >= MAX_DEPTH {
                             return Err(());
                         }
-                        stack.push(Level { object: open == b'{', keys_from: self.keys.len(), last_index: None, seen_named: false });
-                        if open == b'{' {
-                            self.member_key(stack.last_mut().expect("just pushed"))?;
+                        let object = open == b'{';
+                        self.stack.push(Level { object, keys_from: self.keys.len(), last_index: None, seen_named: false });
+                        if object {
+                            self.member_key()?;
                         }
                         continue;
                     }
                 }
                 // An `undefined` array element (a hole) is written as the Undefined marker,
                 // and so is a whole value that is `undefined`; as a property it is deleted.
-                b'"' => self.string(stack.last().is_none_or(|l| !l.object))?,
+                b'"' => {
+                    let undefined_ok = self.stack.last().is_none_or(|l| !l.object);
+                    self.string(undefined_ok)?;
+                }
                 b't' => self.literal(b"true")?,
                 b'f' => self.literal(b"false")?,
                 b'n' => self.literal(b"null")?,
@@ -195,37 +279,45 @@ impl Scanner<'_, '_> {
             // After a value: continue the innermost container or close it.
             loop {
                 // (Whitespace after a top-level value belongs to the caller.)
-                let Some(level) = stack.last_mut() else { return Ok(()) };
+                let Some(level) = self.stack.last() else { return Ok(()) };
+                let object = level.object;
                 self.ws();
-                match (level.object, self.peek()) {
-                    (_, Some(b',')) => {
-                        self.expect(b',')?;
-                        if level.object {
+                match self.peek() {
+                    Some(b',') => {
+                        self.i += 1;
+                        if object {
                             self.ws();
-                            self.member_key(level)?;
+                            self.member_key()?;
                         }
                         break;
                     }
-                    (false, Some(b']')) | (true, Some(b'}')) => {
-                        self.expect(if level.object { b'}' } else { b']' })?;
-                        self.keys.truncate(level.keys_from);
-                        stack.pop();
-                    }
+                    Some(b'}') if object => self.close()?,
+                    Some(b']') if !object => self.close()?,
                     _ => return Err(()),
                 }
             }
         }
     }
 
-    /// `"key":` inside the object `level`.
-    fn member_key(&mut self, level: &mut Level) -> Result<(), ()> {
-        let start = self.out.len();
+    /// Consumes the closing bracket of the innermost container.
+    fn close(&mut self) -> Result<(), ()> {
+        self.i += 1;
+        let level = self.stack.pop().ok_or(())?;
+        self.keys.truncate(level.keys_from);
+        Ok(())
+    }
+
+    /// `"key":` inside the innermost object.
+    fn member_key(&mut self) -> Result<(), ()> {
+        let start = self.i;
         if self.peek() != Some(b'"') {
             return Err(());
         }
         self.string(false)?;
-        let key = (start, self.out.len());
-        let text = &self.out[key.0 + 1..key.1 - 1];
+        let end = self.i;
+        let text = &self.s[start + 1..end - 1];
+        let fingerprint = key_fingerprint(self.s, start + 1, text.len());
+        let level = self.stack.last_mut().ok_or(())?;
         let index = if text.first().is_some_and(u8::is_ascii_digit) { std::str::from_utf8(text).ok().and_then(array_index) } else { None };
         match index {
             Some(idx) => {
@@ -238,13 +330,14 @@ impl Scanner<'_, '_> {
         }
         let siblings = &self.keys[level.keys_from..];
         if siblings.len() < MAX_FAST_KEYS {
-            if siblings.iter().any(|k| self.out[k.0..k.1] == self.out[key.0..key.1]) {
+            let s = self.s;
+            if siblings.iter().any(|k| k.fingerprint == fingerprint && s[k.start..k.end] == s[start..end]) {
                 self.canonical = false;
             }
         } else {
             self.canonical = false;
         }
-        self.keys.push(key);
+        self.keys.push(Key { fingerprint, start, end });
         self.ws();
         self.expect(b':')
     }
@@ -252,48 +345,59 @@ impl Scanner<'_, '_> {
     fn literal(&mut self, word: &[u8]) -> Result<(), ()> {
         if self.s[self.i..].starts_with(word) {
             self.i += word.len();
-            self.out.extend_from_slice(word);
             Ok(())
         } else {
             Err(())
         }
     }
 
-    /// Copies a string literal, validating it; flags escapes `JSON.stringify` would not
+    /// Scans a string literal, validating it; flags escapes `JSON.stringify` would not
     /// write and marker strings the reviver would turn into other values.
     fn string(&mut self, undefined_ok: bool) -> Result<(), ()> {
+        let s = self.s;
         let start = self.i;
-        if self.peek() != Some(b'"') {
+        if s.get(start) != Some(&b'"') {
             return Err(());
         }
-        self.i += 1;
+        let mut i = start + 1;
         // The previous escape was a high surrogate, right before this point.
         let mut high_escape_at: Option<usize> = None;
         loop {
-            // Runs of plain characters are skipped in bulk: find the next quote or backslash,
-            // then check the run for control characters (rare) in one pass.
-            let rest = &self.s[self.i..];
-            let run = memchr::memchr2(b'"', b'\\', rest).ok_or(())?;
-            if rest[..run].iter().any(|&c| c < 0x20) {
-                return Err(());
-            }
-            self.i += run;
-            let b = self.s[self.i];
+            // Eight bytes at a time up to the next quote, backslash or control character.
+            let b = match s.get(i..i + 8) {
+                Some(chunk) => {
+                    let stops = string_stops(u64::from_le_bytes(chunk.try_into().map_err(|_| ())?));
+                    if stops == 0 {
+                        i += 8;
+                        continue;
+                    }
+                    i += (stops.trailing_zeros() / 8) as usize;
+                    s[i]
+                }
+                None => {
+                    let b = *s.get(i).ok_or(())?;
+                    if b >= 0x20 && b != b'"' && b != b'\\' {
+                        i += 1;
+                        continue;
+                    }
+                    b
+                }
+            };
             match b {
                 b'"' => {
-                    self.i += 1;
+                    i += 1;
                     break;
                 }
                 b'\\' => {
-                    let e = *self.s.get(self.i + 1).ok_or(())?;
+                    let e = *s.get(i + 1).ok_or(())?;
                     match e {
-                        b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 2,
+                        b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't' => i += 2,
                         b'/' => {
                             self.canonical = false;
-                            self.i += 2;
+                            i += 2;
                         }
                         b'u' => {
-                            let hex = self.s.get(self.i + 2..self.i + 6).ok_or(())?;
+                            let hex = s.get(i + 2..i + 6).ok_or(())?;
                             if !hex.iter().all(u8::is_ascii_hexdigit) {
                                 return Err(());
                             }
@@ -303,30 +407,29 @@ impl Scanner<'_, '_> {
                             let surrogate = (0xd800..=0xdfff).contains(&code);
                             // JSON.stringify escapes control characters and lone surrogates
                             // (lowercase hex); a pair it writes as the character itself.
-                            let pair = (0xdc00..=0xdfff).contains(&code) && high_escape_at == Some(self.i);
+                            let pair = (0xdc00..=0xdfff).contains(&code) && high_escape_at == Some(i);
                             if (code >= 0x20 && !surrogate) || short_form || !lower || pair {
                                 self.canonical = false;
                             }
-                            self.i += 6;
+                            i += 6;
                             if (0xd800..=0xdbff).contains(&code) {
-                                high_escape_at = Some(self.i);
+                                high_escape_at = Some(i);
                             }
                         }
                         _ => return Err(()),
                     }
                 }
-                0x00..=0x1f => return Err(()),
-                _ => self.i += 1,
+                _ => return Err(()),
             }
         }
-        let raw = &self.s[start..self.i];
+        self.i = i;
+        let raw = &s[start..i];
         if !self.utf8_known && std::str::from_utf8(raw).is_err() {
             return Err(());
         }
-        if raw.starts_with(MARKER_PREFIX) && !canonical_marker(raw) && !(undefined_ok && raw == UNDEFINED) {
+        if raw.get(1) == Some(&b'{') && raw.starts_with(MARKER_PREFIX) && !canonical_marker(raw) && !(undefined_ok && raw == UNDEFINED) {
             self.canonical = false;
         }
-        self.out.extend_from_slice(raw);
         Ok(())
     }
 
@@ -373,16 +476,26 @@ impl Scanner<'_, '_> {
         if !simple_int {
             // Canonical only if JSON.stringify would print this number the same way.
             let n: f64 = std::str::from_utf8(text).map_err(|_| ())?.parse().map_err(|_| ())?;
-            let mut printed = Vec::with_capacity(24);
-            write_number(&mut printed, n);
-            if printed != text {
+            self.number.clear();
+            write_number(self.number, n);
+            if self.number[..] != *text {
                 self.canonical = false;
             }
         }
-        self.out.extend_from_slice(text);
         self.i = i;
         Ok(())
     }
+}
+
+/// The length and first eight bytes of the key text `s[at..at + len]`, read in one load
+/// where the input goes on long enough: equal keys have equal fingerprints.
+#[inline]
+fn key_fingerprint(s: &[u8], at: usize, len: usize) -> u64 {
+    let head = match s.get(at..at + 8) {
+        Some(word) => u64::from_le_bytes(word.try_into().unwrap_or_default()) & if len >= 8 { u64::MAX } else { (1u64 << (8 * len)) - 1 },
+        None => s[at..at + len.min(8)].iter().rev().fold(0u64, |acc, &b| (acc << 8) | b as u64),
+    };
+    head ^ (len as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 /// Bigint and byte markers whose revived value re-encodes to the very same bytes; every
@@ -553,12 +666,22 @@ impl<'a> Cursor<'a> {
     pub fn value(&mut self) -> Option<Scanned<'a>> {
         self.ws();
         let start = self.i;
-        SCRATCH.with_borrow_mut(|out| {
-            out.clear();
-            let mut sc = Scanner { s: self.s, i: self.i, out, canonical: true, keys: Vec::new(), utf8_known: self.utf8_known };
+        SCRATCH.with_borrow_mut(|scratch| {
+            let mut sc = Scanner::new(self.s, start, scratch, self.utf8_known);
             sc.value().ok()?;
-            self.i = sc.i;
-            Some(if sc.canonical { Scanned::Canonical(Encoded(Arc::from(&out[..]))) } else { Scanned::Raw(&self.s[start..self.i]) })
+            let end = sc.i;
+            self.i = end;
+            if !sc.canonical {
+                return Some(Scanned::Raw(&self.s[start..end]));
+            }
+            // Compact text (a log line) is its own stored form: no copy through `out`.
+            let bytes = if sc.untouched() {
+                &self.s[start..end]
+            } else {
+                sc.finish();
+                &sc.out[..]
+            };
+            Some(Scanned::Canonical(Encoded(Arc::from(bytes))))
         })
     }
 
@@ -645,11 +768,16 @@ impl<'a> Cursor<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::from_json::parse_plain;
     use crate::codec::to_json::write_value_pretty;
     use crate::codec::value::JsObject;
+    use proptest::prelude::{any, prop, Strategy};
 
     fn compact_canonical(input: &[u8], out: &mut Vec<u8>) -> Result<bool, ()> {
-        scan(input, out, false)
+        let mut scratch = Scratch::default();
+        let r = scan(input, &mut scratch, false);
+        *out = scratch.out;
+        r
     }
 
     fn canon(text: &str) -> (Result<bool, ()>, String) {
@@ -740,6 +868,124 @@ mod tests {
             write_pretty(&mut got, Encoded::from_value(&v).bytes(), level);
             assert_eq!(String::from_utf8(got).unwrap(), String::from_utf8(expected).unwrap());
         }
+    }
+
+    /// The first byte (little-endian order) that ends a run of plain string characters.
+    fn first_stop(w: u64) -> Option<usize> {
+        w.to_le_bytes().iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+    }
+
+    #[test]
+    fn string_stops_finds_the_first_stop_byte() {
+        for special in [b'"', b'\\', 0x00, 0x1f, 0x0a] {
+            for at in 0..8 {
+                for filler in [b'a', 0x20, 0x7f, 0x80, 0xff, 0x21, 0x5d, 0x5b, 0x23] {
+                    let mut bytes = [filler; 8];
+                    bytes[at] = special;
+                    let w = u64::from_le_bytes(bytes);
+                    assert_eq!(Some((string_stops(w).trailing_zeros() / 8) as usize), first_stop(w), "{bytes:?}");
+                }
+            }
+        }
+        assert_eq!(string_stops(u64::from_le_bytes(*b"abcdefgh")), 0);
+    }
+
+    /// Text for one value, compact or pretty, sometimes damaged.
+    fn value_text() -> impl Strategy<Value = Vec<u8>> {
+        let text = (crate::test_values::any_value(), 0usize..5).prop_map(|(v, level)| {
+            let mut o = Vec::new();
+            match level {
+                4 => crate::codec::to_json::write_value(&mut o, &v),
+                _ => write_value_pretty(&mut o, &v, level),
+            }
+            o
+        });
+        // Objects whose members may repeat a key or put index keys out of order.
+        let member = (prop::sample::select(vec!["a", "b", "1", "2", "10", "ab"]), crate::test_values::any_value());
+        let members = (prop::collection::vec(member, 0..5), any::<bool>()).prop_map(|(members, pretty)| {
+            let mut o = b"{".to_vec();
+            for (i, (k, v)) in members.iter().enumerate() {
+                o.extend_from_slice(if i == 0 { b"" } else { b"," });
+                o.extend_from_slice(if pretty { b"\n  " } else { b"" });
+                o.extend_from_slice(format!("\"{k}\":").as_bytes());
+                match pretty {
+                    true => write_value_pretty(&mut o, v, 1),
+                    false => crate::codec::to_json::write_value(&mut o, v),
+                }
+            }
+            o.push(b'}');
+            o
+        });
+        let text = proptest::prop_oneof![3 => text, 1 => members];
+        let snippets: Vec<&[u8]> = vec![
+            b" ", b"\n", b"\"", b"\\", b",", b":", b"{", b"}", b"[", b"]", b"0", b"1", b"-", b".", b"e", b"/", b"\x01", b"\xc3", b"\x80",
+            b"\\/", b"\\u0041", b"\\u000a", b"\\u000A", b"\\ud800", b"\\uDC00", b"\\udc00", b"\\ud83d\\ude00", b"\\n", b".0", b"e5", b"00",
+        ];
+        let edit = (any::<prop::sample::Index>(), prop::sample::select(snippets), 0u8..3);
+        (text, prop::collection::vec(edit, 0..3)).prop_map(|(mut bytes, edits)| {
+            for (at, snippet, kind) in edits {
+                let at = at.index(bytes.len() + 1);
+                if kind != 1 && at < bytes.len() {
+                    bytes.remove(at);
+                }
+                if kind != 2 {
+                    bytes.splice(at..at, snippet.iter().copied());
+                }
+            }
+            bytes
+        })
+    }
+
+    /// What the full decoder stores for `text`, or `None` when it refuses it.
+    fn full(text: &[u8]) -> Option<Vec<u8>> {
+        Some(match parse_value(text).ok()? {
+            Value::Undefined => UNDEFINED.to_vec(),
+            v => Encoded::from_value(&v).bytes().to_vec(),
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(1024),
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Whatever the scanner accepts as canonical is what the full decoder stores, and
+        /// the cursor reads the same value and stops right after it.
+        #[test]
+        fn scanner_agrees_with_the_full_decoder(text in value_text()) {
+            let mut out = Vec::new();
+            let scanned = compact_canonical(&text, &mut out);
+            let expected = full(&text);
+            if scanned == Ok(true) {
+                proptest::prop_assert_eq!(Some(&out), expected.as_ref(), "{}", String::from_utf8_lossy(&text));
+            }
+            if scanned.is_ok() {
+                proptest::prop_assert!(parse_plain(&text).is_ok(), "{}", String::from_utf8_lossy(&text));
+            }
+            let mut c = Cursor::new(&text);
+            if let Some(v) = c.value() {
+                let bytes = match v {
+                    Scanned::Canonical(e) => Some(e.bytes().to_vec()),
+                    Scanned::Raw(raw) => Encoded::from_json(raw).ok().map(|e| e.bytes().to_vec()),
+                };
+                if c.at_end() {
+                    proptest::prop_assert_eq!(bytes, expected, "{}", String::from_utf8_lossy(&text));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn key_fingerprints_do_not_depend_on_what_follows_the_key() {
+        for key in ["", "a", "id", "abcdefg", "abcdefgh", "abcdefghi", "fabricIndex", "\u{e9}t\u{e9}"] {
+            let tight = format!("\"{key}\"");
+            let padded = format!("\"{key}\":1234567890");
+            let len = key.len();
+            assert_eq!(key_fingerprint(tight.as_bytes(), 1, len), key_fingerprint(padded.as_bytes(), 1, len), "{key}");
+        }
+        assert_ne!(key_fingerprint(b"\"ab\"", 1, 2), key_fingerprint(b"\"ac\"", 1, 2));
+        assert_ne!(key_fingerprint(b"\"a\"", 1, 1), key_fingerprint(b"\"a\\u0000\"", 1, 7));
     }
 
     #[test]

@@ -293,7 +293,7 @@ fn fast_op(c: &mut Cursor<'_>) -> Option<Op> {
                 seen_values = true;
                 if c.eat_peek(b'{') {
                     let mut values: Vec<(JsString, Encoded)> = Vec::new();
-                    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+                    let mut seen = SeenKeys::default();
                     let mut order = KeyOrder::default();
                     c.object(|c, k| {
                         // Duplicate members and keys out of JavaScript's order: JSON.parse
@@ -327,6 +327,36 @@ fn fast_op(c: &mut Cursor<'_>) -> Option<Op> {
         ("upd", Some(values), None) => Some(Op::upd(key, values)),
         ("del", None, keys) => Some(Op::Del { key, values: keys }),
         _ => None,
+    }
+}
+
+/// The member names of one object seen so far: a list while it is short (attribute records
+/// are), a hash set beyond.
+#[derive(Default)]
+struct SeenKeys<'a> {
+    few: Vec<&'a str>,
+    many: Option<std::collections::HashSet<&'a str, foldhash::fast::RandomState>>,
+}
+
+impl<'a> SeenKeys<'a> {
+    const FEW: usize = 16;
+
+    /// Adds `key`; false when it was already there.
+    fn insert(&mut self, key: &'a str) -> bool {
+        if let Some(many) = &mut self.many {
+            return many.insert(key);
+        }
+        if self.few.contains(&key) {
+            return false;
+        }
+        if self.few.len() < Self::FEW {
+            self.few.push(key);
+        } else {
+            let mut many: std::collections::HashSet<&'a str, foldhash::fast::RandomState> = self.few.drain(..).collect();
+            many.insert(key);
+            self.many = Some(many);
+        }
+        true
     }
 }
 
@@ -523,6 +553,22 @@ mod tests {
             assert_eq!(deserialize_commit(line).unwrap_err().0, *msg, "{}", String::from_utf8_lossy(line));
         }
         assert!(deserialize_commit(b"{\"ts\":1,\"ops\":[").is_err());
+    }
+
+    #[test]
+    fn seen_keys_spots_repeats_before_and_after_growing() {
+        let names: Vec<String> = (0..40).map(|i| format!("k{i}")).collect();
+        let mut seen = SeenKeys::default();
+        for (i, n) in names.iter().enumerate() {
+            assert!(seen.insert(n), "{n}");
+            assert!(!seen.insert(&names[i / 2]), "{n}");
+        }
+        // A record with many keys and a repeat at its end leaves the fast path.
+        let members: Vec<String> = (0..30).chain([3]).map(|i| format!("\"k{i}\":{i}")).collect();
+        let line = format!(r#"{{"ts":1,"ops":[{{"op":"upd","key":"a","values":{{{}}}}}]}}"#, members.join(","));
+        assert!(fast_commit(line.as_bytes()).is_none());
+        let Op::Upd { values, .. } = &deserialize_commit(line.as_bytes()).unwrap().ops[0] else { panic!("not an update") };
+        assert_eq!(values.len(), 30);
     }
 
     #[test]
