@@ -132,10 +132,154 @@ fn full_decode(text: &[u8]) -> std::result::Result<Snapshot, String> {
     Ok(Snapshot { commit_id, ts, data: data.unwrap_or_default() })
 }
 
-/// Fast path for snapshots as matter.js (or we) write them: one pass splits the contexts,
-/// then all cores validate and copy their values (no decoding). `None` falls back to the
-/// full decoder.
+/// Fast paths for snapshots as matter.js (or we) write them, values validated and copied
+/// (no decoding): [`chunked_decode`], else [`split_decode`]. `None` falls back to the full
+/// decoder.
 fn fast_decode(text: &[u8]) -> Option<Snapshot> {
+    chunked_decode(text).or_else(|| split_decode(text))
+}
+
+/// Below this size a snapshot is decoded on the calling thread.
+const PARALLEL_BYTES: usize = 1 << 20;
+
+/// The context members of a snapshot `data` object as it is printed (two-space indentation):
+/// each one after the first starts a line with four spaces, after the line ending the
+/// previous context (`},` — a context is an object).
+const CONTEXT_SEPARATOR: &[u8] = b"},\n    \"";
+
+/// The fast path for `{"commitId": …, "ts": …, "data": {…}}` with `data` last, as matter.js
+/// and we write it: the contexts are cut into one piece per core at guessed context
+/// boundaries (where a line starts a member at the indentation of contexts) and every piece
+/// is parsed on its own thread, with no pass over the whole text first.
+///
+/// The guesses need no trust: a piece parses only if it is whole contexts, because the
+/// first piece starts where `data`'s members start and a piece that parses ends exactly
+/// after a member, so the next one starts at a member too (a string cannot hold a line
+/// break, so the separator is never inside one). Any piece that does not parse, whatever
+/// the reason, makes this `None`.
+fn chunked_decode(text: &[u8]) -> Option<Snapshot> {
+    chunked_decode_in(text, if text.len() >= PARALLEL_BYTES { crate::threads::parallelism() } else { 1 })
+}
+
+/// [`chunked_decode`] cutting the contexts into (at most) `pieces` pieces.
+fn chunked_decode_in(text: &[u8], pieces: usize) -> Option<Snapshot> {
+    // Header: the members before `data`, on the calling thread.
+    let head_len = text.len().min(4096);
+    let head = match std::str::from_utf8(&text[..head_len]) {
+        Ok(h) => h,
+        Err(e) => std::str::from_utf8(&text[..e.valid_up_to()]).ok()?,
+    };
+    let mut c = Cursor::new_str(head);
+    let (mut segment, mut offset, mut ts, mut body_at) = (None, None, None, None);
+    c.object(|c, name| {
+        match name {
+            "commitId" if segment.is_none() => {
+                c.object(|c, field| {
+                    let n = c.number()?;
+                    let valid = n >= 0.0 && n.fract() == 0.0 && n <= u32::MAX as f64;
+                    match field {
+                        "segment" if valid => segment = Some(n as u32),
+                        "offset" if valid => offset = Some(n as u32),
+                        "segment" | "offset" => return None,
+                        _ => {}
+                    }
+                    Some(())
+                })?;
+            }
+            "ts" if ts.is_none() => ts = Some(c.number()?),
+            "data" if c.eat(b'{') => {
+                body_at = Some(c.position());
+                // Stop here: the rest is the contexts.
+                return None;
+            }
+            _ => return None,
+        }
+        Some(())
+    });
+    let commit_id = CommitId { segment: segment?, offset: offset? };
+    let body_at = body_at?;
+    // The end: `}` closing `data`, then `}` closing the snapshot.
+    let trimmed = trim_json_ws_end(trim_json_ws_end(text).strip_suffix(b"}")?).strip_suffix(b"}")?;
+    let body = text.get(body_at..trimmed.len())?;
+    // Cut points: the first context boundary after each share of the text.
+    let mut starts = vec![0];
+    for k in 1..pieces {
+        let from = (body.len() * k / pieces).max(*starts.last()?);
+        match memchr::memmem::find(&body[from..], CONTEXT_SEPARATOR) {
+            // The piece before ends with the `}`, the next starts at the key's quote.
+            Some(at) => starts.push(from + at + CONTEXT_SEPARATOR.len() - 1),
+            None => break,
+        }
+    }
+    starts.dedup();
+    let ranges: Vec<(usize, usize)> = starts
+        .iter()
+        .zip(starts.iter().skip(1).map(|&next| next - (CONTEXT_SEPARATOR.len() - 2)).chain([body.len()]))
+        .map(|(&from, to)| (from, to))
+        .collect();
+    let decode_piece = |pieces: &[(usize, usize)]| -> Option<Vec<(&str, Context)>> {
+        let mut contexts = Vec::new();
+        for &(from, to) in pieces {
+            let piece = std::str::from_utf8(&body[from..to]).ok()?;
+            let mut c = Cursor::new_str(piece);
+            if c.at_end() && to - from == body.len() {
+                break; // `"data": {}`
+            }
+            loop {
+                let key = c.plain_str()?;
+                if !c.eat(b':') {
+                    return None;
+                }
+                contexts.push((key, decode_context(&mut c)?));
+                if !c.eat(b',') {
+                    break;
+                }
+            }
+            if !c.at_end() {
+                return None;
+            }
+        }
+        Some(contexts)
+    };
+    let parts = crate::threads::parallel_chunks(&ranges, ranges.len() > 1, decode_piece).ok()?;
+    let mut data = StoreData::default();
+    for part in parts {
+        for (ctx_key, ctx) in part? {
+            data.put_context(JsStr::new(ctx_key), ctx);
+        }
+    }
+    Some(Snapshot { commit_id, ts: ts.unwrap_or(0.0), data })
+}
+
+/// `text` without the JSON whitespace (space, tab, CR, LF) it ends with.
+fn trim_json_ws_end(text: &[u8]) -> &[u8] {
+    let end = text.iter().rposition(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')).map_or(0, |p| p + 1);
+    &text[..end]
+}
+
+/// One context's `{…}` at the cursor: its values validated and copied. `None` when a value
+/// needs the full decoder's judgement (it revives to `undefined`, or is not valid).
+fn decode_context(c: &mut Cursor<'_>) -> Option<Context> {
+    let mut ctx = Context::default();
+    c.object(|c, key| {
+        match c.value()? {
+            Scanned::Canonical(e) if e.is_undefined() => return None,
+            Scanned::Canonical(e) => ctx.insert(JsStr::new(key), e),
+            Scanned::Raw(raw) => match Encoded::from_json(raw).ok()? {
+                // Deleted by the reviver; where a duplicate key is involved the order
+                // matters, so leave that to the full decoder.
+                e if e.is_undefined() => return None,
+                e => ctx.insert(JsStr::new(key), e),
+            },
+        }
+        Some(())
+    })?;
+    Some(ctx)
+}
+
+/// The fast path for any member order: one pass splits the contexts, then all cores
+/// validate and copy their values.
+fn split_decode(text: &[u8]) -> Option<Snapshot> {
     let text = std::str::from_utf8(text).ok()?;
     let mut c = Cursor::new_str(text);
     let (mut segment, mut offset, mut ts) = (None, None, None);
@@ -182,27 +326,14 @@ fn fast_decode(text: &[u8]) -> Option<Snapshot> {
         chunk
             .iter()
             .map(|(_, body)| {
-                let mut ctx = Context::default();
                 let mut c = Cursor::new_str(body);
-                c.object(|c, key| {
-                    match c.value()? {
-                        Scanned::Canonical(e) if e.is_undefined() => return None,
-                        Scanned::Canonical(e) => ctx.insert(JsStr::new(key), e),
-                        Scanned::Raw(raw) => match Encoded::from_json(raw).ok()? {
-                            // Deleted by the reviver; where a duplicate key is involved the
-                            // order matters, so leave that to the full decoder.
-                            e if e.is_undefined() => return None,
-                            e => ctx.insert(JsStr::new(key), e),
-                        },
-                    }
-                    Some(())
-                })?;
+                let ctx = decode_context(&mut c)?;
                 c.at_end().then_some(ctx)
             })
             .collect()
     };
     // Decoding is the bulk of the time for big snapshots: one chunk of contexts per core.
-    let parts = crate::threads::parallel_chunks(&contexts, text.len() >= 1 << 20, decode_chunk).ok()?;
+    let parts = crate::threads::parallel_chunks(&contexts, text.len() >= PARALLEL_BYTES, decode_chunk).ok()?;
     let mut decoded = Vec::with_capacity(contexts.len());
     for part in parts {
         decoded.extend(part?);
@@ -439,8 +570,8 @@ mod peek_tests {
 
 #[cfg(test)]
 mod fast_equals_full {
-    use super::{encode, fast_decode, full_decode};
-    use crate::codec::jsstr::JsString;
+    use super::{chunked_decode_in, encode, fast_decode, full_decode, split_decode};
+    use crate::codec::jsstr::{JsStr, JsString};
     use crate::codec::to_json::{write_js_string, write_value, write_value_pretty};
     use crate::test_values::{any_key, any_value};
     use proptest::prelude::*;
@@ -466,7 +597,14 @@ mod fast_equals_full {
 
     /// A snapshot text with arbitrary contexts and members (duplicates allowed).
     fn any_snapshot() -> impl Strategy<Value = String> {
-        let member = (prop_oneof![any_key(), Just(JsString::from("k"))], member_text());
+        // Values laid out so that lines inside them look like the start of a context.
+        let decoy = any_value().prop_map(|v| {
+            let mut o = Vec::new();
+            write_value(&mut o, &v);
+            String::from_utf8(o).unwrap().replace("},\"", "},\n    \"").replace(",\"", ",\n    \"")
+        });
+        let member_text = prop_oneof![4 => member_text(), 1 => decoy];
+        let member = (prop_oneof![any_key(), Just(JsString::from("k"))], member_text);
         let context = (prop_oneof![any_key(), Just(JsString::from("c"))], prop::collection::vec(member, 0..5));
         prop::collection::vec(context, 0..4).prop_map(|contexts| {
             let body: Vec<String> = contexts
@@ -488,6 +626,45 @@ mod fast_equals_full {
             cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256),
             ..ProptestConfig::default()
         })]
+
+        /// Cut into any number of pieces, anywhere, the chunked decoder answers what the
+        /// full decoder does, or leaves the text to it; damaged text included.
+        #[test]
+        fn chunked_snapshot_decoder_equals_full(text in any_snapshot(), pieces in 1usize..6, edits in prop::collection::vec((any::<prop::sample::Index>(), prop::sample::select(vec!["},\n    \"", "\n    \"", "}", ",", " ", "\"", "\u{c}"]), any::<bool>()), 0..3)) {
+            let mut text = text.into_bytes();
+            for (at, snippet, insert) in edits {
+                let at = at.index(text.len() + 1);
+                if !insert && at < text.len() {
+                    text.remove(at);
+                } else {
+                    text.splice(at..at, snippet.bytes());
+                }
+            }
+            let full = full_decode(&text).ok().map(|s| encode(s.commit_id, s.ts, &s.data));
+            if let Some(fast) = chunked_decode_in(&text, pieces) {
+                let fast = encode(fast.commit_id, fast.ts, &fast.data);
+                prop_assert_eq!(Some(&fast), full.as_ref(), "{}", String::from_utf8_lossy(&text));
+            }
+            if let Some(fast) = split_decode(&text) {
+                let fast = encode(fast.commit_id, fast.ts, &fast.data);
+                prop_assert_eq!(Some(&fast), full.as_ref(), "{}", String::from_utf8_lossy(&text));
+            }
+        }
+
+        /// Snapshots as they are written always take the chunked path, however many pieces.
+        #[test]
+        fn written_snapshots_take_the_chunked_path(text in any_snapshot(), pieces in 1usize..6) {
+            if let Ok(full) = full_decode(text.as_bytes()) {
+                // (Names with escapes or that look like markers take the full decoder.)
+                let plain = |k: &JsStr| !quoted(&k.to_js_string()).contains('\\') && !quoted(&k.to_js_string()).starts_with("\"{\\\"__object__");
+                prop_assume!(full.data.contexts().all(|(k, ctx)| plain(k) && ctx.keys().all(|m| plain(m))));
+                let written = encode(full.commit_id, full.ts, &full.data);
+                let fast = chunked_decode_in(&written, pieces);
+                prop_assert!(fast.is_some(), "{}", String::from_utf8_lossy(&written));
+                let fast = fast.unwrap();
+                prop_assert_eq!(encode(fast.commit_id, fast.ts, &fast.data), written);
+            }
+        }
 
         /// Whatever the fast path answers, the full decoder answers the same.
         #[test]

@@ -28,7 +28,7 @@ pub(crate) fn spawn_engine_thread<T: Send + 'static>(
 /// calling thread when `parallel` is false, there is one core, or a thread cannot be
 /// started. A thread that panicked (a bug) makes the whole call an error.
 pub(crate) fn parallel_chunks<T: Sync, R: Send>(items: &[T], parallel: bool, f: impl Fn(&[T]) -> R + Sync) -> Result<Vec<R>> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(MAX_THREADS);
+    let threads = parallelism();
     if !parallel || threads < 2 || items.len() < 2 {
         return Ok(vec![f(items)]);
     }
@@ -53,6 +53,13 @@ pub(crate) fn parallel_chunks<T: Sync, R: Send>(items: &[T], parallel: bool, f: 
             })
             .collect()
     })
+}
+
+/// How many chunks [`parallel_chunks`] splits work into: one per core, at most [`MAX_THREADS`].
+/// Read once: on Linux the answer comes from several files (affinity, cgroup quotas).
+pub(crate) fn parallelism() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(MAX_THREADS))
 }
 
 /// At most this many threads work on one read (more rarely pays: the work is memory-bound).

@@ -99,7 +99,8 @@ impl Encoded {
 
     fn from_json_checked(raw: &[u8], utf8_known: bool) -> Result<Encoded, JsonError> {
         // Built in a reused buffer and copied once into an exactly sized allocation.
-        let fast = SCRATCH.with_borrow_mut(|scratch| matches!(scan(raw, scratch, utf8_known), Ok(true)).then(|| Encoded(Arc::from(&scratch.out[..]))));
+        let fast = SCRATCH
+            .with_borrow_mut(|scratch| matches!(scan(raw, scratch, utf8_known), Ok(true)).then(|| Encoded(Arc::from(&scratch.out[..]))));
         if let Some(e) = fast {
             return Ok(e);
         }
@@ -359,6 +360,12 @@ impl<'a, 's> Scanner<'a, 's> {
         if s.get(start) != Some(&b'"') {
             return Err(());
         }
+        if s.get(start + 1) == Some(&b'{') {
+            if let Some(end) = canonical_marker_end(s, start) {
+                self.i = end;
+                return Ok(());
+            }
+        }
         let mut i = start + 1;
         // The previous escape was a high surrogate, right before this point.
         let mut high_escape_at: Option<usize> = None;
@@ -498,21 +505,40 @@ fn key_fingerprint(s: &[u8], at: usize, len: usize) -> u64 {
     head ^ (len as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
+const BIGINT_MARKER: &[u8] = br#""{\"__object__\":\"BigInt\",\"__value__\":\""#;
+const BYTES_MARKER: &[u8] = br#""{\"__object__\":\"Uint8Array\",\"__value__\":\""#;
+const MARKER_CLOSE: &[u8] = br#"\"}""#;
+
 /// Bigint and byte markers whose revived value re-encodes to the very same bytes; every
 /// other marker (undefined, Map, legacy tags, odd spellings) takes the full decoder.
 fn canonical_marker(raw: &[u8]) -> bool {
-    const BIGINT: &[u8] = br#""{\"__object__\":\"BigInt\",\"__value__\":\""#;
-    const BYTES: &[u8] = br#""{\"__object__\":\"Uint8Array\",\"__value__\":\""#;
-    const CLOSE: &[u8] = br#"\"}""#;
-    let Some(body) = raw.strip_suffix(CLOSE) else { return false };
-    if let Some(digits) = body.strip_prefix(BIGINT) {
+    let Some(body) = raw.strip_suffix(MARKER_CLOSE) else { return false };
+    if let Some(digits) = body.strip_prefix(BIGINT_MARKER) {
         let d = digits.strip_prefix(b"-").unwrap_or(digits);
         return !d.is_empty() && d.iter().all(u8::is_ascii_digit) && (d == b"0" || d[0] != b'0') && digits != b"-0";
     }
-    if let Some(hex) = body.strip_prefix(BYTES) {
+    if let Some(hex) = body.strip_prefix(BYTES_MARKER) {
         return hex.len() % 2 == 0 && hex.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
     }
     false
+}
+
+/// Where the string literal at `s[start..]` ends when it is a [`canonical_marker`]: the
+/// bigints and byte strings of attribute state are taken in one step instead of escape by
+/// escape. `None` for anything else (the caller scans it normally).
+fn canonical_marker_end(s: &[u8], start: usize) -> Option<usize> {
+    let rest = s.get(start..)?;
+    let body_at = if rest.starts_with(BIGINT_MARKER) {
+        BIGINT_MARKER.len()
+    } else if rest.starts_with(BYTES_MARKER) {
+        BYTES_MARKER.len()
+    } else {
+        return None;
+    };
+    let body = rest[body_at..].iter().position(|c| !matches!(c, b'0'..=b'9' | b'a'..=b'f' | b'-'))?;
+    let end = body_at + body + MARKER_CLOSE.len();
+    let raw = rest.get(..end)?;
+    canonical_marker(raw).then_some(start + end)
 }
 
 /// Appends compact canonical JSON re-indented as `JSON.stringify(…, 2)` prints it when the
@@ -619,6 +645,11 @@ impl<'a> Cursor<'a> {
     pub fn eat_peek(&mut self, b: u8) -> bool {
         self.ws();
         self.s.get(self.i) == Some(&b)
+    }
+
+    /// How far the cursor is into its text.
+    pub fn position(&self) -> usize {
+        self.i
     }
 
     pub fn at_end(&mut self) -> bool {
@@ -917,10 +948,9 @@ mod tests {
             o
         });
         let text = proptest::prop_oneof![3 => text, 1 => members];
-        let snippets: Vec<&[u8]> = vec![
-            b" ", b"\n", b"\"", b"\\", b",", b":", b"{", b"}", b"[", b"]", b"0", b"1", b"-", b".", b"e", b"/", b"\x01", b"\xc3", b"\x80",
-            b"\\/", b"\\u0041", b"\\u000a", b"\\u000A", b"\\ud800", b"\\uDC00", b"\\udc00", b"\\ud83d\\ude00", b"\\n", b".0", b"e5", b"00",
-        ];
+        let mut snippets: Vec<&[u8]> = vec![b" ", b"\n", b"\"", b"\\", b",", b":", b"{", b"}", b"[", b"]", b"0", b"1", b"-", b".", b"e"];
+        snippets.extend([&b"/"[..], b"\x01", b"\xc3", b"\x80", b"\\/", b"\\n", b".0", b"e5", b"00"]);
+        snippets.extend([&b"\\u0041"[..], b"\\u000a", b"\\u000A", b"\\ud800", b"\\uDC00", b"\\udc00", b"\\ud83d\\ude00"]);
         let edit = (any::<prop::sample::Index>(), prop::sample::select(snippets), 0u8..3);
         (text, prop::collection::vec(edit, 0..3)).prop_map(|(mut bytes, edits)| {
             for (at, snippet, kind) in edits {
