@@ -129,6 +129,15 @@ fn scan(input: &[u8], scratch: &mut Scratch, utf8_known: bool) -> Result<bool, (
 fn skip_ws(s: &[u8], mut i: usize) -> usize {
     while let Some(b' ' | b'\t' | b'\n' | b'\r') = s.get(i) {
         i += 1;
+        // Indentation: spaces eight at a time.
+        while let Some(chunk) = s.get(i..i + 8) {
+            let not_space = u64::from_le_bytes(chunk.try_into().unwrap_or_default()) ^ (0x0101_0101_0101_0101 * b' ' as u64);
+            if not_space != 0 {
+                i += (not_space.trailing_zeros() / 8) as usize;
+                break;
+            }
+            i += 8;
+        }
     }
     i
 }
@@ -179,6 +188,8 @@ struct Level {
     object: bool,
     /// Where this object's keys start in `Scanner::keys`.
     keys_from: usize,
+    /// One bit per key seen (by fingerprint): a key whose bit is clear is new.
+    seen: u64,
     last_index: Option<u32>,
     seen_named: bool,
 }
@@ -258,7 +269,7 @@ impl<'a, 's> Scanner<'a, 's> {
                             return Err(());
                         }
                         let object = open == b'{';
-                        self.stack.push(Level { object, keys_from: self.keys.len(), last_index: None, seen_named: false });
+                        self.stack.push(Level { object, keys_from: self.keys.len(), seen: 0, last_index: None, seen_named: false });
                         if object {
                             self.member_key()?;
                         }
@@ -314,7 +325,21 @@ impl<'a, 's> Scanner<'a, 's> {
         if self.peek() != Some(b'"') {
             return Err(());
         }
-        self.string(false)?;
+        // Short plain keys (most of them) at once: the closing quote within the next eight
+        // bytes, nothing before it to look at.
+        let short = self.s.get(start + 1..start + 9).and_then(|chunk| {
+            let w = u64::from_le_bytes(chunk.try_into().ok()?);
+            let n = (string_stops(w).trailing_zeros() / 8) as usize;
+            if n >= 8 || chunk[n] != b'"' {
+                return None;
+            }
+            let ascii = w & 0x8080_8080_8080_8080 & ((1u64 << (8 * n)) - 1) == 0;
+            (ascii || self.utf8_known).then_some(start + n + 2)
+        });
+        match short {
+            Some(end) => self.i = end,
+            None => self.string(false)?,
+        }
         let end = self.i;
         let text = &self.s[start + 1..end - 1];
         let fingerprint = key_fingerprint(self.s, start + 1, text.len());
@@ -330,14 +355,16 @@ impl<'a, 's> Scanner<'a, 's> {
             None => level.seen_named = true,
         }
         let siblings = &self.keys[level.keys_from..];
-        if siblings.len() < MAX_FAST_KEYS {
+        let bit = 1u64 << (fingerprint.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58);
+        if siblings.len() >= MAX_FAST_KEYS {
+            self.canonical = false;
+        } else if level.seen & bit != 0 {
             let s = self.s;
             if siblings.iter().any(|k| k.fingerprint == fingerprint && s[k.start..k.end] == s[start..end]) {
                 self.canonical = false;
             }
-        } else {
-            self.canonical = false;
         }
+        level.seen |= bit;
         self.keys.push(Key { fingerprint, start, end });
         self.ws();
         self.expect(b':')
