@@ -447,7 +447,7 @@ pub fn load(dir: &Path, basename: &str) -> Result<Option<Snapshot>> {
     let bytes = fs::read(&path).at(&path)?;
     let text = if use_gz {
         let mut out = Vec::new();
-        MultiGzDecoder::new(&bytes[..]).read_to_end(&mut out).map_err(|e| corrupt(format!("bad gzip: {e}")))?;
+        crate::log::reader::gunzip(&bytes, &mut out).map_err(|e| corrupt(format!("bad gzip: {e}")))?;
         out
     } else {
         bytes

@@ -59,10 +59,10 @@ pub fn read_segment(wal_dir: &Path, segment: u32, allow_truncated: bool) -> Resu
     let gz = wal_dir.join(compressed_segment_filename(segment));
     let plain = wal_dir.join(segment_filename(segment));
     let read_plain = || fs::read(&plain).at(&plain);
-    match fs::File::open(&gz) {
-        Ok(file) => {
+    match fs::read(&gz) {
+        Ok(compressed) => {
             let mut out = Vec::new();
-            match MultiGzDecoder::new(io::BufReader::new(file)).read_to_end(&mut out) {
+            match gunzip(&compressed, &mut out) {
                 Ok(_) => Ok((gz, out)),
                 Err(e) if plain.is_file() => {
                     tracing::warn!("Cannot decompress {} ({e}); reading the plain copy {}", gz.display(), plain.display());
@@ -82,6 +82,17 @@ pub fn read_segment(wal_dir: &Path, segment: u32, allow_truncated: bool) -> Resu
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok((plain.clone(), read_plain()?)),
         Err(e) => Err(e).at(&gz),
     }
+}
+
+/// Decompresses gzip data (every member) onto `out`, which is first sized from the gzip
+/// trailer (the size of the last member), so a large file is not copied while it grows.
+/// The trailer is only a hint: at most 64 times the compressed size is reserved for it.
+pub fn gunzip(gz: &[u8], out: &mut Vec<u8>) -> io::Result<usize> {
+    if let Some(trailer) = gz.get(gz.len().saturating_sub(4)..).filter(|t| t.len() == 4) {
+        let size = u32::from_le_bytes(trailer.try_into().unwrap_or_default()) as usize;
+        out.reserve(size.min(gz.len().saturating_mul(64)));
+    }
+    MultiGzDecoder::new(gz).read_to_end(out)
 }
 
 /// Checks that the log has segment `first` and every segment after it up to the newest one:
