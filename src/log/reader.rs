@@ -274,6 +274,26 @@ mod tests {
     }
 
     #[test]
+    fn gunzip_takes_the_trailer_as_a_hint_only() {
+        let (a, b) = (commit_lines(0, 50), commit_lines(50, 60));
+        // Two members: the trailer gives the size of the last one only.
+        let two = [gz(&a), gz(&b)].concat();
+        let mut out = Vec::new();
+        assert_eq!(gunzip(&two, &mut out).unwrap(), a.len() + b.len());
+        assert_eq!(out, [a.clone(), b].concat());
+        // A damaged trailer claiming 4 GiB: an error, and no more than 64× the input reserved.
+        let mut bad = gz(&a);
+        let n = bad.len();
+        bad[n - 4..].copy_from_slice(&[0xff; 4]);
+        let mut out = Vec::new();
+        assert!(gunzip(&bad, &mut out).is_err());
+        assert!(out.capacity() <= 64 * n, "{} reserved for {n} bytes", out.capacity());
+        // Shorter than a trailer: no hint, the decoder decides.
+        assert_eq!(gunzip(b"", &mut Vec::new()).unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(gunzip(b"\x1f\x8b", &mut Vec::new()).unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
     fn torn_gzipped_newest_segment_yields_its_complete_lines() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("00000001.jsonl"), commit_lines(0, 3)).unwrap();
