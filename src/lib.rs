@@ -8,7 +8,7 @@
 //! * [`store`]: the committed state, and [`snapshot`]: its files;
 //! * [`engine`]: opening (snapshot + replay), the group-commit writer and maintenance threads;
 //! * [`lock`], [`fsutil`], [`threads`]: the directory lock, durable file-system steps, threads;
-//! * [`inspect`]: the `matter-wal` tool's logic;
+//! * [`tool`]: the `matter-wal` tool's logic, one module per command;
 //! * [`binding`]: the only Node.js code (napi-rs): the native classes `index.js` wraps.
 //!
 //! Everything but `binding` is plain Rust, tested with `cargo test`.
@@ -22,7 +22,7 @@ mod binding;
 mod codec;
 mod engine;
 mod fsutil;
-mod inspect;
+mod tool;
 mod lock;
 mod log;
 mod snapshot;

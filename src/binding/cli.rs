@@ -1,5 +1,5 @@
 //! The functions behind the `matter-wal` command (`bin/matter-wal.js`): thin, synchronous
-//! wrappers over `crate::inspect` that return plain objects (data plus a ready-to-print
+//! wrappers over `crate::tool` that return plain objects (data plus a ready-to-print
 //! `text`). Progress lines and the core's warnings go straight to stderr while a call runs,
 //! so nothing waits for the event loop.
 
@@ -16,7 +16,7 @@ use tracing::{Event, Level, Metadata, Subscriber};
 
 use super::errors::{self, Kind};
 use crate::log::commit::CommitId;
-use crate::inspect::{self, CompactError, Inspection, SnapshotState, Target};
+use crate::tool::{self as inspect, CompactError, Inspection, SnapshotState, Target};
 
 // ---------------------------------------------------------------------------------------
 // stderr: progress and warnings
