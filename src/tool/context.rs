@@ -6,6 +6,8 @@ use crate::codec::jsstr::JsStr;
 use crate::log::commit::Op;
 use crate::store::{valid_context_key, StoreData};
 
+use super::render::js_string;
+
 /// A validated context filter: a context and everything below it; empty selects all.
 #[derive(Debug, Clone, Copy)]
 pub struct ContextFilter<'a>(&'a JsStr);
@@ -15,7 +17,11 @@ impl<'a> ContextFilter<'a> {
     pub fn parse(arg: &'a str) -> Result<Self, String> {
         let key = JsStr::new(arg);
         if !valid_context_key(key) {
-            return Err("Context must not contain empty segments or leading or trailing dots.".into());
+            return Err(format!(
+                "Invalid context {}: a context is a dot-separated path such as \"node0.ep1\" and none of its segments may be \
+                 empty (no leading, trailing or doubled dots)",
+                js_string(key)
+            ));
         }
         Ok(ContextFilter(key))
     }
@@ -71,7 +77,9 @@ mod tests {
             assert!(ContextFilter::parse(ok).is_ok(), "{ok:?}");
         }
         for bad in [".", "a.", ".a", "a..b", "a.b."] {
-            assert!(ContextFilter::parse(bad).is_err(), "{bad:?}");
+            let e = ContextFilter::parse(bad).unwrap_err();
+            assert!(e.starts_with(&format!("Invalid context \"{bad}\": ")), "{e}");
+            assert!(e.contains("none of its segments may be empty"), "{e}");
         }
     }
 
