@@ -9,11 +9,11 @@ use std::io::Write;
 use std::path::Path;
 
 use flate2::{write::GzEncoder, Compression};
-use matter_wal_native::{deserialize_commit, serialize_commit, CommitId};
 use matter_wal_native::parse_value;
-use matter_wal_native::{read_commits, segment_lines};
-use matter_wal_native::{decode_snapshot, encode_snapshot, load_snapshot};
 use matter_wal_native::SegmentWriter;
+use matter_wal_native::{decode_snapshot, encode_snapshot, load_snapshot};
+use matter_wal_native::{deserialize_commit, serialize_commit, CommitId};
+use matter_wal_native::{read_commits, segment_lines};
 
 pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
