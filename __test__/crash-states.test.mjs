@@ -14,9 +14,13 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 
 import { checkDriver, failures, loadDrivers, straceMissing } from "./fixtures/crash-states/harness.mjs";
 import { summarize } from "./fixtures/crash-states/summary.mjs";
+import { readCalls, toEvents } from "./fixtures/crash-states/trace.mjs";
 
 // Same CI detection as NATIVE_REQUIRED in helpers.mjs.
 const CI = process.env.CI !== undefined && process.env.CI !== "" && process.env.CI !== "0" && process.env.CI !== "false";
@@ -50,4 +54,27 @@ test("crash states: no acknowledged commit lost, no open failure, always a prefi
     // The checker has teeth: matter.js 0.17.9 renames its snapshot and gzip temp files and
     // creates segments without syncing the directory, which strict POSIX states expose.
     assert.ok(failures(ts.posix) > 0, "the checker finds none of matter.js 0.17.9's known ordering gaps: has it lost its teeth?");
+});
+
+// Node 22 and 24 (libuv 1.49+) open an io_uring for epoll_ctl batching even with
+// UV_USE_IO_URING=0; file I/O through a ring (libuv's is SQPOLL) would be invisible to strace.
+test("trace: libuv's epoll io_uring is harmless, a file I/O (SQPOLL) ring makes the trace unusable", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mwn-trace-"));
+    try {
+        const file = path.join(dir, "t.trace");
+        const setup = flags => `io_uring_setup(256, {flags=${flags}, sq_thread_cpu=0, sq_thread_idle=0, sq_entries=256, cq_entries=512, features=IORING_FEAT_SINGLE_MMAP}) = 4<anon_inode:[io_uring]>`;
+        const whats = lines => {
+            fs.writeFileSync(file, lines.map(l => `100 ${l}\n`).join(""));
+            return toEvents(readCalls(file), dir).filter(e => e.type === "unsupported").map(e => e.what);
+        };
+        assert.deepEqual(whats([setup("0x10000 /* IORING_SETUP_??? */")]), []);
+        assert.deepEqual(whats([setup("0")]), []);
+        assert.equal(whats([setup("IORING_SETUP_SQPOLL")]).length, 1);
+        assert.equal(whats([setup("IORING_SETUP_SQPOLL|0x10000")]).length, 1);
+        assert.equal(whats([setup("0x10002 /* IORING_SETUP_??? */")]).length, 1);
+        assert.equal(whats(["io_uring_setup(64, 0x7ffd) = 4<anon_inode:[io_uring]>"]).length, 1, "params strace could not decode count as a file ring");
+        assert.deepEqual(whats([setup("IORING_SETUP_SQPOLL").replace(/= 4.*$/, "= -1 EPERM (Operation not permitted)")]), [], "a ring that was refused does nothing");
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
 });

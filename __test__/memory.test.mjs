@@ -52,17 +52,22 @@ function report(r) {
     return { heap, rss, text: `${r.kind} ${r.scenario}: heap ${(r.heapStart / MB).toFixed(1)} → ${(r.heapEnd / MB).toFixed(1)} MB (${heap >= 0 ? "+" : ""}${heap.toFixed(1)}), RSS ${(r.rssStart / MB).toFixed(1)} → ${(r.rssEnd / MB).toFixed(1)} MB (${rss >= 0 ? "+" : ""}${rss.toFixed(1)})` };
 }
 
-function assertBounded(r) {
+function assertBounded(r, { rss: checkRss = true } = {}) {
     const { heap, rss, text } = report(r);
     process.stdout.write(`${text}\n`);
     assert.ok(heap * MB <= HEAP_LIMIT, `${text}: the heap grew by more than ${HEAP_LIMIT / MB} MB`);
-    assert.ok(rss * MB <= RSS_LIMIT, `${text}: RSS grew by more than ${RSS_LIMIT / MB} MB`);
+    if (checkRss) assert.ok(rss * MB <= RSS_LIMIT, `${text}: RSS grew by more than ${RSS_LIMIT / MB} MB`);
 }
 
 describe("memory stays bounded over 100,000 writes of one key", { concurrency: true }, () => {
-    // two lanes on this 2-core machine: matter.js's calibration run next to ours
-    it("matter.js's own driver (calibration: the limits are reachable)", { timeout: 300_000 }, async () => {
-        assertBounded(await measure("ts", "overwrite"));
+    // two lanes on this 2-core machine: matter.js's calibration run next to ours.
+    // Its RSS is printed, not held to the limit: on Node 22 and 24 (not 20) matter.js's driver's
+    // RSS outside V8's heap ends anywhere from -0.4 to +50 MB above its start in repeated runs
+    // of this same workload (heap flat, growth not proportional to the iterations: allocator
+    // retention, not a value kept), so it calibrates the heap limit only.
+    const tsRss = !/^v(2[2-9]|[3-9]\d)\./.test(process.version);
+    it(`matter.js's own driver (calibration: the heap limit${tsRss ? " and the RSS limit are" : " is"} reachable)`, { timeout: 300_000 }, async () => {
+        assertBounded(await measure("ts", "overwrite"), { rss: tsRss });
     });
 
     describe("ours", { concurrency: false, skip: NATIVE_AVAILABLE ? false : `native addon not built: ${NATIVE_LOAD_ERROR?.message}` }, () => {
