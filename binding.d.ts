@@ -71,7 +71,7 @@ export declare class NativeWal {
   keys(contexts: JsText): string[]
   values(contexts: JsText): Record<string, unknown>
   contexts(contexts: JsText): string[]
-  /** `json` is `{"values":<record>}` as `index.js` encoded it with matter.js's `toJson`. */
+  /** `json` is `{"values":<record>}` as `lib/api.cjs` encoded it with matter.js's `toJson`. */
   set(contexts: JsText, json: JsonText): Promise<void>
   delete(contexts: JsText, key: JsText): Promise<void>
   clearAll(contexts: JsText): Promise<void>
@@ -82,7 +82,7 @@ export declare class NativeWal {
   snapshotAtCommit(segment?: number | undefined | null, offset?: number | undefined | null): Promise<NativeSnapshot>
   /**
    * Writes a snapshot now and copies the directory to a fresh temporary one; resolves
-   * to its path (`index.js` opens a driver on it).
+   * to its path (`lib/api.cjs` opens a driver on it).
    */
   copyToTemp(): Promise<string>
 }
@@ -261,14 +261,14 @@ export declare function dumpStorage(dir: string, options?: CliDumpOptions | unde
 /** `matter-wal inspect`: segments, snapshots, lock and problems of a storage directory. Read-only. */
 export declare function inspectStorage(dir: string, options?: CliProgressOptions | undefined | null): CliInspection
 
-/** A fresh empty directory for `index.js` to let matter.js lock once (see `adopt_lock_token`). */
+/** A fresh empty directory for `lib/api.cjs` to let matter.js lock once (see `adopt_lock_token`). */
 export declare function lockProbeDir(): string
 
 /** `matter-wal log`: the commits, one line each. Read-only. */
 export declare function logStorage(dir: string, options?: CliLogOptions | undefined | null): CliLog
 
 /**
- * Constructor options, already normalized and type-checked by `index.js` (durations in ms,
+ * Constructor options, already normalized and type-checked by `lib/api.cjs` (durations in ms,
  * paths as strings).
  */
 export interface NativeOptions {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // matter-wal: look into (and compact) a WAL storage directory written by matter-wal-native or
 // by matter.js's own WalStorageDriver. This script only parses arguments and prints; the work
-// is done by the native core (src/inspect.rs through src/binding/cli.rs).
+// is done by the native core (src/tool/ through src/binding/cli.rs).
 
 import { createRequire } from "node:module";
 

@@ -39,8 +39,12 @@ pub enum Error {
     Locked(String),
     /// A transaction that was committed or disposed was used again.
     TransactionEnded(&'static str),
-    /// A history request (`snapshotAtTime`/`snapshotAtCommit`) the files cannot answer.
-    NoHistory(&'static str),
+    /// A history request (`snapshotAtTime`/`snapshotAtCommit`, `matter-wal dump`) the files
+    /// cannot answer.
+    NoHistory(String),
+    /// A tool command refused what it was pointed at (not a storage directory, a log it
+    /// cannot work on); nothing was changed.
+    Refused(String),
     /// A thread panicked while holding state the engine needs.
     Poisoned(&'static str),
     /// A thread could not be started or ended abnormally.
@@ -59,11 +63,11 @@ impl fmt::Display for Error {
         match self {
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Error::Corrupt { path, detail } => write!(f, "{}: {detail}", path.display()),
-            Error::IncompleteLog(m) | Error::Locked(m) | Error::Thread(m) => f.write_str(m),
+            Error::IncompleteLog(m) | Error::Locked(m) | Error::Thread(m) | Error::NoHistory(m) | Error::Refused(m) => f.write_str(m),
             Error::WriteFailed(e) => write!(f, "WAL write failed: {e}"),
             Error::Closing => f.write_str("WalStorageDriver is closing"),
             Error::WriterStopped => f.write_str("WAL writer has stopped"),
-            Error::NoHistory(m) | Error::TransactionEnded(m) => f.write_str(m),
+            Error::TransactionEnded(m) => f.write_str(m),
             Error::Poisoned(what) => write!(f, "internal state poisoned by a panic ({what}); reopen the storage"),
             Error::Context { context, source } => write!(f, "{context}: {source}"),
         }

@@ -7,9 +7,11 @@
 //! * [`log`]: the write-ahead log — commit lines, segment files, gzip, cleaning;
 //! * [`store`]: the committed state, and [`snapshot`]: its files;
 //! * [`engine`]: opening (snapshot + replay), the group-commit writer and maintenance threads;
+//! * [`transaction`]: matter.js's transaction semantics (buffered writes, one commit);
+//! * [`error`]: the one error type, each failure naming its file and cause;
 //! * [`lock`], [`fsutil`], [`threads`]: the directory lock, durable file-system steps, threads;
-//! * [`inspect`]: the `matter-wal` tool's logic;
-//! * [`binding`]: the only Node.js code (napi-rs): the native classes `index.js` wraps.
+//! * [`tool`]: the `matter-wal` tool's logic, one module per command;
+//! * [`binding`]: the only Node.js code (napi-rs): the native classes `lib/api.cjs` wraps.
 //!
 //! Everything but `binding` is plain Rust, tested with `cargo test`.
 
@@ -24,12 +26,12 @@ mod codec;
 mod engine;
 mod error;
 mod fsutil;
-mod inspect;
 mod lock;
 mod log;
 mod snapshot;
 mod store;
 mod threads;
+mod tool;
 mod transaction;
 
 #[cfg(test)]

@@ -213,7 +213,7 @@ impl Context {
 }
 
 /// matter.js's rule for a joined context key: every segment non-empty (so no segment held a
-/// dot); `""` is the root. (`index.js` checks the segments themselves before joining.)
+/// dot); `""` is the root. (`lib/api.cjs` checks the segments themselves before joining.)
 pub fn valid_context_key(key: &JsStr) -> bool {
     key.is_empty() || key.split_dots().all(|part| !part.is_empty())
 }

@@ -26,30 +26,28 @@ const SEEDS: &[&str] = &[
 
 /// A seed with random damage: truncation, byte flips, insertions, duplicated slices.
 fn mutated() -> impl Strategy<Value = Vec<u8>> {
-    (0..SEEDS.len(), prop::collection::vec((any::<u16>(), any::<u8>(), 0u8..4), 0..6), any::<u16>()).prop_map(
-        |(seed, edits, cut)| {
-            let mut bytes = SEEDS[seed].as_bytes().to_vec();
-            for (at, byte, kind) in edits {
-                let at = at as usize % (bytes.len() + 1);
-                match kind {
-                    0 if at < bytes.len() => bytes[at] = byte,
-                    1 => bytes.insert(at, byte),
-                    2 if at < bytes.len() => {
-                        bytes.remove(at);
-                    }
-                    _ => {
-                        let end = (at + byte as usize).min(bytes.len());
-                        let slice = bytes[at..end].to_vec();
-                        bytes.splice(at..at, slice);
-                    }
+    (0..SEEDS.len(), prop::collection::vec((any::<u16>(), any::<u8>(), 0u8..4), 0..6), any::<u16>()).prop_map(|(seed, edits, cut)| {
+        let mut bytes = SEEDS[seed].as_bytes().to_vec();
+        for (at, byte, kind) in edits {
+            let at = at as usize % (bytes.len() + 1);
+            match kind {
+                0 if at < bytes.len() => bytes[at] = byte,
+                1 => bytes.insert(at, byte),
+                2 if at < bytes.len() => {
+                    bytes.remove(at);
+                }
+                _ => {
+                    let end = (at + byte as usize).min(bytes.len());
+                    let slice = bytes[at..end].to_vec();
+                    bytes.splice(at..at, slice);
                 }
             }
-            if cut % 3 == 0 {
-                bytes.truncate(cut as usize % (bytes.len() + 1));
-            }
-            bytes
-        },
-    )
+        }
+        if cut % 3 == 0 {
+            bytes.truncate(cut as usize % (bytes.len() + 1));
+        }
+        bytes
+    })
 }
 
 fn lines() -> impl Strategy<Value = Vec<u8>> {

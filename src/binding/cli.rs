@@ -1,5 +1,5 @@
 //! The functions behind the `matter-wal` command (`bin/matter-wal.js`): thin, synchronous
-//! wrappers over `crate::inspect` that return plain objects (data plus a ready-to-print
+//! wrappers over `crate::tool` that return plain objects (data plus a ready-to-print
 //! `text`). Progress lines and the core's warnings go straight to stderr while a call runs,
 //! so nothing waits for the event loop.
 
@@ -16,7 +16,7 @@ use tracing::{Event, Level, Metadata, Subscriber};
 
 use super::errors::{self, Kind};
 use crate::log::commit::CommitId;
-use crate::inspect::{self, CompactError, Inspection, SnapshotState, Target};
+use crate::tool::{self, ContextFilter, Inspection, SnapshotState, Target};
 
 // ---------------------------------------------------------------------------------------
 // stderr: progress and warnings
@@ -109,12 +109,15 @@ fn storage_error(env: &Env, message: &str) -> Error {
     errors::throw(env.raw(), errors::Classes::default(), Kind::Storage, message)
 }
 
-fn check_context(env: &Env, context: Option<&str>) -> Result<String> {
-    let context = context.unwrap_or("");
-    if !context.is_empty() && context.split('.').any(str::is_empty) {
-        return Err(storage_error(env, "Context must not contain empty segments or leading or trailing dots."));
-    }
-    Ok(context.to_string())
+/// A core error thrown as the matter.js error class it maps to (a held lock is a
+/// `StorageLockError`).
+fn core_error(env: &Env, e: crate::Error) -> Error {
+    errors::throw(env.raw(), errors::Classes::default(), errors::kind_of(&e), &e.to_string())
+}
+
+/// The `context` option as a filter, held to the driver's rule for context keys.
+fn check_context<'a>(env: &Env, context: Option<&'a str>) -> Result<ContextFilter<'a>> {
+    ContextFilter::parse(context.unwrap_or("")).map_err(|m| storage_error(env, &m))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -295,7 +298,7 @@ pub struct CliProgressOptions {
 /// Refuses a directory that holds no WAL storage but something else (a matter.js storage
 /// root, another driver's node directory), saying what it holds.
 fn check_wal_storage(env: &Env, dir: &str) -> Result<()> {
-    match inspect::not_wal_storage(Path::new(dir)) {
+    match tool::not_wal_storage(Path::new(dir)) {
         Some(message) => Err(storage_error(env, &message)),
         None => Ok(()),
     }
@@ -304,14 +307,14 @@ fn check_wal_storage(env: &Env, dir: &str) -> Result<()> {
 fn examine(env: &Env, dir: &str, options: Option<CliProgressOptions>) -> Result<Inspection> {
     check_wal_storage(env, dir)?;
     let progress = options.and_then(|o| o.progress);
-    with_stderr(progress.as_deref(), |p| inspect::examine(Path::new(dir), p))?.map_err(|e| storage_error(env, &e.to_string()))
+    with_stderr(progress.as_deref(), |p| tool::examine(Path::new(dir), p))?.map_err(|e| core_error(env, e))
 }
 
 /// `matter-wal inspect`: segments, snapshots, lock and problems of a storage directory. Read-only.
 #[napi]
 pub fn inspect_storage(env: Env, dir: String, options: Option<CliProgressOptions>) -> Result<CliInspection> {
     let ins = examine(&env, &dir, options)?;
-    let text = inspect::render_inspection(&ins);
+    let text = tool::render_inspection(&ins);
     Ok(inspection_out(&ins, text))
 }
 
@@ -319,7 +322,7 @@ pub fn inspect_storage(env: Env, dir: String, options: Option<CliProgressOptions
 #[napi]
 pub fn verify_storage(env: Env, dir: String, options: Option<CliProgressOptions>) -> Result<CliInspection> {
     let ins = examine(&env, &dir, options)?;
-    let text = inspect::render_verification(&ins);
+    let text = tool::render_verification(&ins);
     Ok(inspection_out(&ins, text))
 }
 
@@ -361,10 +364,10 @@ pub fn dump_storage(env: Env, dir: String, options: Option<CliDumpOptions>) -> R
         (None, Some(c)) => Target::Commit(CommitId { segment: c.segment, offset: c.offset }),
         (None, None) => Target::Latest,
     };
-    let state = with_stderr(options.progress.as_deref(), |p| inspect::state_at(Path::new(&dir), target, p))?
-        .map_err(|e| storage_error(&env, &e))?;
-    let data = inspect::filter_context(&state.data, crate::codec::jsstr::JsStr::new(&context));
-    let text = inspect::render_state(&state, &data, options.json.unwrap_or(false));
+    let state =
+        with_stderr(options.progress.as_deref(), |p| tool::state_at(Path::new(&dir), target, p))?.map_err(|e| core_error(&env, e))?;
+    let data = context.apply(&state.data);
+    let text = tool::render_state(&state, &data, options.json.unwrap_or(false));
     Ok(CliDump {
         commit_id: state.commit_id.map(Into::into),
         ts: state.ts,
@@ -407,11 +410,11 @@ pub fn log_storage(env: Env, dir: String, options: Option<CliLogOptions>) -> Res
     let json = options.json.unwrap_or(false);
     let mut lines = Vec::new();
     let summary = with_stderr(options.progress.as_deref(), |p| {
-        inspect::log(Path::new(&dir), options.since, &context, p, |entry| {
-            lines.push(if json { inspect::render_log_json(&entry) } else { inspect::render_log_line(&entry) })
+        tool::log(Path::new(&dir), options.since, context, p, |entry| {
+            lines.push(if json { tool::render_log_json(&entry) } else { tool::render_log_line(&entry) })
         })
     })?
-    .map_err(|e| storage_error(&env, &e))?;
+    .map_err(|e| core_error(&env, e))?;
     Ok(CliLog { commits: summary.commits as u32, shown: summary.shown as u32, first_segment: summary.first_segment, lines })
 }
 
@@ -451,19 +454,18 @@ pub struct CliCompaction {
 #[napi]
 pub fn compact_storage(env: Env, dir: String, options: Option<CliCompactOptions>) -> Result<CliCompaction> {
     let options = options.unwrap_or(CliCompactOptions { compress_snapshot: None, head_snapshot: None, compress_log: None, progress: None });
-    let settings = inspect::CompactOptions {
+    let settings = tool::CompactOptions {
         compress_snapshot: options.compress_snapshot,
         head_snapshot: options.head_snapshot.unwrap_or(true),
         compress_log: options.compress_log.unwrap_or(true),
     };
     check_wal_storage(&env, &dir)?;
     let path = Path::new(&dir);
-    let report = match with_stderr(options.progress.as_deref(), |p| inspect::compact(path, &settings, p))? {
+    let report = match with_stderr(options.progress.as_deref(), |p| tool::compact(path, &settings, p))? {
         Ok(r) => r,
-        Err(CompactError::Locked(m)) => return Err(errors::throw(env.raw(), errors::Classes::default(), Kind::Lock, &m)),
-        Err(CompactError::Failed(m)) => return Err(storage_error(&env, &m)),
+        Err(e) => return Err(core_error(&env, e)),
     };
-    let text = inspect::render_compaction(path, &report);
+    let text = tool::render_compaction(path, &report);
     Ok(CliCompaction {
         commit_id: report.commit_id.map(Into::into),
         ts: report.ts,

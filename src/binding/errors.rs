@@ -1,4 +1,4 @@
-//! Errors thrown to JavaScript. `index.js` registers a factory so they are instances of
+//! Errors thrown to JavaScript. `lib/api.cjs` registers a factory so they are instances of
 //! matter.js's `StorageError` classes when `@matter/general` is installed; without it they
 //! are `Error`s of the package's own classes of the same names.
 

@@ -1,5 +1,5 @@
 //! Forwards the core's `tracing` events to a JavaScript log function (matter.js's `Logger`
-//! or `console`, chosen by `index.js`). Events are filtered by level on the emitting thread
+//! or `console`, chosen by `lib/api.cjs`). Events are filtered by level on the emitting thread
 //! and handed to the JS thread without waiting, so logging never blocks I/O threads.
 //!
 //! Every JS environment (the main thread, each Worker) that loads the package has its own

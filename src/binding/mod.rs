@@ -1,8 +1,8 @@
-//! The Node.js binding: maps the engine onto the native classes that `index.js` wraps.
+//! The Node.js binding: maps the engine onto the native classes that `lib/api.cjs` wraps.
 //! Reads answer synchronously from the in-memory store; writes return promises settled
 //! by the group-commit writer; slow work (open, close, history) runs on a blocking pool.
 //!
-//! `index.js` does what JavaScript does best and keeps the rest here: it validates and joins
+//! `lib/api.cjs` does what JavaScript does best and keeps the rest here: it validates and joins
 //! context arrays, and encodes values with `JSON.stringify` and matter.js's `toJson`
 //! replacer (so every value is written exactly as matter.js writes it); this side reads
 //! strings exactly (lone surrogates included), stores values as `fromJson` will read them
@@ -56,7 +56,7 @@ impl TypeName for Raw {
     }
 }
 
-/// JSON text produced by `JSON.stringify` in `index.js` (well-formed, so UTF-8 is exact).
+/// JSON text produced by `JSON.stringify` in `lib/api.cjs` (well-formed, so UTF-8 is exact).
 pub struct JsonText(String);
 
 impl TypeName for JsonText {
@@ -282,7 +282,7 @@ fn core_err(e: CoreError) -> (Kind, String) {
     (errors::kind_of(&e), e.to_string())
 }
 
-/// A context key from `index.js` (already validated and joined there; checked again).
+/// A context key from `lib/api.cjs` (already validated and joined there; checked again).
 fn context_key(inner: &Inner, env: &Env, key: JsText) -> Result<JsString> {
     if !valid_context_key(&key.0) {
         return Err(inner.throw(env, Kind::Storage, "Context must not contain empty segments or leading or trailing dots."));
@@ -290,7 +290,7 @@ fn context_key(inner: &Inner, env: &Env, key: JsText) -> Result<JsString> {
     Ok(key.0)
 }
 
-/// The op of `set(contexts, …)`: `json` is `{"values":<record>}` as `index.js` encoded it.
+/// The op of `set(contexts, …)`: `json` is `{"values":<record>}` as `lib/api.cjs` encoded it.
 fn upd_op(inner: &Inner, env: &Env, ctx: JsString, json: &str) -> Result<Op> {
     let record = json.strip_prefix("{\"values\":").and_then(|r| r.strip_suffix('}')).filter(|r| r.starts_with('{'));
     let Some(record) = record else {
@@ -317,7 +317,7 @@ fn js_commit_id(env: sys::napi_env, id: CommitId) -> Res<sys::napi_value> {
     Ok(obj)
 }
 
-/// Constructor options, already normalized and type-checked by `index.js` (durations in ms,
+/// Constructor options, already normalized and type-checked by `lib/api.cjs` (durations in ms,
 /// paths as strings).
 #[napi(object)]
 pub struct NativeOptions {
@@ -527,7 +527,7 @@ impl NativeWal {
         js::string_array(env.raw(), &found).map(Raw).map_err(|f| self.inner.fail(&env, f))
     }
 
-    /// `json` is `{"values":<record>}` as `index.js` encoded it with matter.js's `toJson`.
+    /// `json` is `{"values":<record>}` as `lib/api.cjs` encoded it with matter.js's `toJson`.
     #[napi(ts_return_type = "Promise<void>")]
     pub fn set(&self, env: Env, contexts: JsText, json: JsonText) -> Result<Raw> {
         self.inner.engine(&env)?;
@@ -573,7 +573,7 @@ impl NativeWal {
             move || {
                 let stop = move |_id: CommitId, ts: f64| as_of.is_some_and(|a| ts > a);
                 let check = move |base: f64| match as_of {
-                    Some(a) if base > 0.0 && a < base => Err(CoreError::NoHistory("Timestamp predates available logs")),
+                    Some(a) if base > 0.0 && a < base => Err(CoreError::NoHistory("Timestamp predates available logs".into())),
                     _ => Ok(()),
                 };
                 engine.reconstruct(Some(&stop), Some(&check)).map_err(core_err)
@@ -603,7 +603,7 @@ impl NativeWal {
     }
 
     /// Writes a snapshot now and copies the directory to a fresh temporary one; resolves
-    /// to its path (`index.js` opens a driver on it).
+    /// to its path (`lib/api.cjs` opens a driver on it).
     #[napi(ts_return_type = "Promise<string>")]
     pub fn copy_to_temp(&self, env: Env) -> Result<Raw> {
         let engine = self.inner.engine(&env)?;
@@ -624,7 +624,7 @@ impl NativeWal {
     }
 }
 
-/// A fresh empty directory for `index.js` to let matter.js lock once (see `adopt_lock_token`).
+/// A fresh empty directory for `lib/api.cjs` to let matter.js lock once (see `adopt_lock_token`).
 #[napi]
 pub fn lock_probe_dir() -> Result<String> {
     let dir = std::env::temp_dir().join(format!("matter-wal-token-{:016x}", rand::random::<u64>()));

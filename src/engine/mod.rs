@@ -233,7 +233,7 @@ impl Engine {
             state.apply(c.id, &c.commit);
             true
         })?;
-        state.into_snapshot().ok_or(Error::NoHistory("No data available"))
+        state.into_snapshot().ok_or(Error::NoHistory("No data available".into()))
     }
 
     /// Stops the workers, lets the writer finish everything queued, then takes the final
