@@ -145,7 +145,7 @@ class ReadCache {
     /** Keeps the value `get()` read natively while the write count was `writes`, if `settled`. */
     put(ctx, key, value, writes) {
         if (!this.settled(ctx, writes)) return;
-        if (this.count >= READ_CACHE_MAX) this.reset();
+        this.makeRoom(1);
         const node = this.find(ctx, true);
         let entries = node.entries;
         if (entries === undefined) node.entries = entries = new Map();
@@ -157,15 +157,22 @@ class ReadCache {
     /** Keeps the values `values()` read natively (a fresh object the caller gets), if `settled`. */
     fill(ctx, values, writes) {
         if (!this.settled(ctx, writes)) return;
-        if (this.count >= READ_CACHE_MAX) this.reset();
+        const keys = Object.keys(values);
+        if (keys.length >= READ_CACHE_MAX) return; // a context that alone would fill the cache is not kept
+        this.makeRoom(keys.length);
         const node = this.find(ctx, true);
         const entries = new Map();
-        for (const key of Object.keys(values)) entries.set(key, values[key]);
+        for (const key of keys) entries.set(key, values[key]);
         this.count += entries.size - (node.entries?.size ?? 0);
         node.entries = entries;
         node.template = { ...values };
         node.complete = true;
         this.recheck(ctx, writes);
+    }
+
+    /** Starts over when `n` more entries would take the cache past its bound. */
+    makeRoom(n) {
+        if (this.count + n > READ_CACHE_MAX) this.reset();
     }
 
     /**
