@@ -1,17 +1,21 @@
 // Memory probe, one driver per process so RSS is not shared with anything else.
 //
-//   node --expose-gc bench/mem-child.mjs <ts|ours> <storeDir> [contextIndex key]
+//   node --expose-gc bench/mem-child.mjs <ts|ours> <storeDir> [keyIndex] [readAll]
 //
 // Loads the driver module, settles the heap, records RSS, opens the store at
 // <storeDir>, resolves one get() (which forces the TS driver's lazy load),
-// settles the heap again and prints one JSON line with the growth. The store
+// settles the heap again and prints one JSON line with the growth. With a
+// fourth argument N, it then reads keys 0..N-1 once (as a node reads its state
+// at start-up; ours then holds each value's JS object in its read caches, up
+// to 100,000 values before they start over) and reports the growth after that
+// too (`allRssGrowthMB`, ...). The store
 // directory is a throwaway copy: the process exits without close() so no final
 // snapshot is written.
 
 import fs from "node:fs";
 import { fullGc, keyOf, loadDrivers, driverOptions, sleep } from "./common.mjs";
 
-const [kind, dir, probeIndex = "0"] = process.argv.slice(2);
+const [kind, dir, probeIndex = "0", readAll] = process.argv.slice(2);
 if (!kind || !dir) {
     console.error("usage: node --expose-gc bench/mem-child.mjs <ts|ours> <storeDir> [keyIndex]");
     process.exit(2);
@@ -62,6 +66,9 @@ const peakBeforeKb = peakReset ? before.rss / 1024 : peakKb();
 
 const t0 = performance.now();
 const store = driver.open(dir, driverOptions(false));
+// Reachable from a global: V8 may treat a local that is not read again as dead and collect
+// the driver (and the JS values it keeps for reads) while the heap settles.
+globalThis.memChildStore = store;
 await store.initialize();
 const [contexts, key] = keyOf(Number(probeIndex));
 const value = await store.get(contexts, key);
@@ -69,6 +76,22 @@ const loadMs = performance.now() - t0;
 
 const after = await settle();
 const peakAfterKb = peakKb();
+
+let all;
+if (readAll !== undefined) {
+    let found = 0;
+    for (let i = 0; i < Number(readAll); i++) {
+        const [c, k] = keyOf(i);
+        if ((await store.get(c, k)) !== undefined) found++;
+    }
+    const settled = await settle();
+    all = {
+        allFound: found,
+        allRssGrowthMB: (settled.rss - before.rss) / MB,
+        allHeapGrowthMB: (settled.heapUsed - before.heapUsed) / MB,
+        allPeakGrowthMB: (peakKb() - peakBeforeKb) / 1024,
+    };
+}
 
 console.log(
     JSON.stringify({
@@ -83,10 +106,9 @@ console.log(
         peakRssMB: peakAfterKb / 1024,
         peakGrowthMB: (peakAfterKb - peakBeforeKb) / 1024,
         peakMethod: peakReset ? "VmHWM after clear_refs" : "maxRSS",
+        ...all,
     }),
 );
 
-// Keep the store referenced until the measurement is printed, then leave
-// without close() (which would write a snapshot we do not need).
-void store;
+// Leave without close() (which would write a snapshot we do not need).
 process.exit(0);

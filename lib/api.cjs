@@ -31,6 +31,231 @@ function promised(call) {
     }
 }
 
+/** Most values (and contexts) the read cache holds before it starts over, as the native one. */
+const READ_CACHE_MAX = 100_000;
+
+/** One context of the read cache: its values read so far, and the contexts below it. */
+class CachedContext {
+    constructor() {
+        /** Sub-context name → CachedContext. */
+        this.children = undefined;
+        /** Key → value as the native read returned it (`undefined`: the store has no value). */
+        this.entries = undefined;
+        /** `entries` holds every key of the context (filled from a native `values()`). */
+        this.complete = false;
+        /** With `complete`: the context's values as a native `values()` returned them, copied. */
+        this.template = undefined;
+    }
+}
+
+/**
+ * Values read through the native driver, kept on the JS side so a repeated read answers
+ * without crossing into native code (each crossing reads the context key and key strings and
+ * builds or looks up the value). What it holds is always what the native store holds:
+ *
+ * - A context's entries are dropped when a write to it is submitted (a `clearAll` drops the
+ *   context and every context below it), before the native call, and nothing is added for a
+ *   context while a write that can change it is in flight: the writer thread applies a write
+ *   to the store at a moment of its own before settling its promise, so until then a native
+ *   read may give the old value or the new one. Such reads go to native code every time.
+ * - A value read natively is only kept when no write was submitted during that read (building
+ *   a `Map` runs `Map.prototype.set`, which user code may replace and which may write).
+ * - The objects kept are the ones the native value cache handed out, so a repeated read gives
+ *   the very same object, from either cache, while the stored value is unchanged.
+ *
+ * Contexts form a tree by segment, so a lookup never joins the context array into a string;
+ * a context in the tree was validated when it was added, so a hit needs no validation.
+ */
+class ReadCache {
+    constructor() {
+        /** The tree's root (context `[]`), or undefined while the driver is not open. */
+        this.root = undefined;
+        /** Entries and contexts held. */
+        this.count = 0;
+        /** Bumped whenever a write is submitted. */
+        this.writes = 0;
+        /** Context key → writes to that context in flight. */
+        this.pending = new Map();
+        /** Context key → clearAll()s of it (and so of everything below it) in flight. */
+        this.pendingClears = new Map();
+    }
+
+    open() {
+        this.root = new CachedContext();
+        this.count = 0;
+    }
+
+    /** Starts over (when full); stays closed when closed. */
+    reset() {
+        if (this.root !== undefined) this.open();
+    }
+
+    close() {
+        this.root = undefined;
+        this.count = 0;
+    }
+
+    /** The cached context of a context array, if any (the hot path). */
+    lookup(contexts) {
+        let node = this.root;
+        if (node === undefined || !Array.isArray(contexts)) return undefined;
+        for (let i = 0; i < contexts.length; i++) {
+            const children = node.children;
+            if (children === undefined) return undefined;
+            node = children.get(contexts[i]);
+            if (node === undefined) return undefined;
+        }
+        return node;
+    }
+
+    /** The cached context of a (valid) context key, added when `create`. */
+    find(ctx, create) {
+        let node = this.root;
+        if (node === undefined || ctx === "") return node;
+        for (const part of ctx.split(".")) {
+            let children = node.children;
+            let child = children?.get(part);
+            if (child === undefined) {
+                if (!create) return undefined;
+                if (children === undefined) node.children = children = new Map();
+                children.set(part, (child = new CachedContext()));
+                this.count++;
+            }
+            node = child;
+        }
+        return node;
+    }
+
+    /**
+     * Whether a value of context `ctx` read natively while the write count was `writes` is
+     * what the store will keep holding until the next write is submitted.
+     */
+    settled(ctx, writes) {
+        if (writes !== this.writes || this.root === undefined) return false;
+        if (this.pending.size === 0 && this.pendingClears.size === 0) return true;
+        if (this.pending.has(ctx)) return false;
+        for (const cleared of this.pendingClears.keys()) {
+            if (cleared === "" || cleared === ctx || (ctx.startsWith(cleared) && ctx.charCodeAt(cleared.length) === 46)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Keeps the value `get()` read natively while the write count was `writes`, if `settled`. */
+    put(ctx, key, value, writes) {
+        if (!this.settled(ctx, writes)) return;
+        this.makeRoom(1);
+        const node = this.find(ctx, true);
+        let entries = node.entries;
+        if (entries === undefined) node.entries = entries = new Map();
+        if (!entries.has(key)) this.count++;
+        entries.set(key, value);
+        this.recheck(ctx, writes);
+    }
+
+    /** Keeps the values `values()` read natively (a fresh object the caller gets), if `settled`. */
+    fill(ctx, values, writes) {
+        if (!this.settled(ctx, writes)) return;
+        const keys = Object.keys(values);
+        if (keys.length >= READ_CACHE_MAX) return; // a context that alone would fill the cache is not kept
+        this.makeRoom(keys.length);
+        const node = this.find(ctx, true);
+        const entries = new Map();
+        for (const key of keys) entries.set(key, values[key]);
+        this.count += entries.size - (node.entries?.size ?? 0);
+        node.entries = entries;
+        node.template = { ...values };
+        node.complete = true;
+        this.recheck(ctx, writes);
+    }
+
+    /** Starts over when `n` more entries would take the cache past its bound. */
+    makeRoom(n) {
+        if (this.count + n > READ_CACHE_MAX) this.reset();
+    }
+
+    /**
+     * Drops `ctx` again if a write was submitted while it was being filled (only user code
+     * can do that: a replaced `Map.prototype.set` runs inside the Map calls above).
+     */
+    recheck(ctx, writes) {
+        if (writes !== this.writes) this.forget(ctx);
+    }
+
+    /** Drops what the cache holds of context `ctx` (not of the contexts below it). */
+    forget(ctx) {
+        const node = this.find(ctx, false);
+        if (node === undefined) return;
+        if (node.entries !== undefined) {
+            this.count -= node.entries.size;
+            node.entries = undefined;
+        }
+        node.complete = false;
+        node.template = undefined;
+    }
+
+    /** Drops context `ctx` and every context below it (`""`: everything). */
+    forgetTree(ctx) {
+        if (this.root === undefined) return;
+        if (ctx === "") {
+            this.reset();
+            return;
+        }
+        const cut = ctx.lastIndexOf(".");
+        const parent = this.find(cut < 0 ? "" : ctx.slice(0, cut), false);
+        const name = ctx.slice(cut + 1);
+        const node = parent?.children?.get(name);
+        if (node === undefined) return;
+        parent.children.delete(name);
+        const stack = [node];
+        while (stack.length) {
+            const n = stack.pop();
+            this.count -= 1 + (n.entries?.size ?? 0);
+            if (n.children !== undefined) for (const child of n.children.values()) stack.push(child);
+        }
+    }
+
+    /**
+     * Submits a write: drops what it changes, holds back caching of those contexts until its
+     * promise settles (fulfilled or rejected), and returns that promise. `contexts` are the
+     * context keys written, `cleared` the ones cleared with everything below them.
+     */
+    write(contexts, cleared, submit) {
+        for (const ctx of contexts) {
+            this.forget(ctx);
+            this.pending.set(ctx, (this.pending.get(ctx) ?? 0) + 1);
+        }
+        for (const ctx of cleared) {
+            this.forgetTree(ctx);
+            this.pendingClears.set(ctx, (this.pendingClears.get(ctx) ?? 0) + 1);
+        }
+        this.writes++;
+        const done = () => {
+            release(this.pending, contexts);
+            release(this.pendingClears, cleared);
+        };
+        let promise;
+        try {
+            promise = submit();
+        } catch (error) {
+            done();
+            return Promise.reject(error);
+        }
+        promise.then(done, done);
+        return promise;
+    }
+}
+
+/** Counts one settled write off each of `keys` in `counts`. */
+function release(counts, keys) {
+    for (const key of keys) {
+        const n = counts.get(key);
+        if (n > 1) counts.set(key, n - 1);
+        else counts.delete(key);
+    }
+}
+
 /**
  * The package's API bound to `matter` (a build of @matter/general, or undefined when it is
  * not installed); `importNodejs()` loads the matching build of @matter/nodejs.
@@ -147,10 +372,15 @@ function createApi(matter, importNodejs) {
     /** A transaction from {@link WalStorageDriver.begin}; commit writes one WAL line. */
     class WalTransaction extends TransactionBase {
         #tx;
+        #cache;
+        /** Context keys this transaction writes, and the ones it clears (for the read cache). */
+        #written = new Set();
+        #cleared = new Set();
 
-        constructor(storage, tx) {
+        constructor(storage, tx, cache) {
             super(storage);
             this.#tx = tx;
+            this.#cache = cache;
         }
 
         get committed() {
@@ -170,15 +400,23 @@ function createApi(matter, importNodejs) {
         }
 
         set(contexts, keyOrValues, value) {
-            this.#tx.set(contextKey(contexts, makeError), setJson(keyOrValues, value, makeError));
+            const ctx = contextKey(contexts, makeError);
+            const json = setJson(keyOrValues, value, makeError);
+            this.#written.add(ctx);
+            this.#tx.set(ctx, json);
         }
 
         delete(contexts, key) {
-            this.#tx.delete(contextKey(contexts, makeError), keyOf(key, makeError));
+            const ctx = contextKey(contexts, makeError);
+            const k = keyOf(key, makeError);
+            this.#written.add(ctx);
+            this.#tx.delete(ctx, k);
         }
 
         clearAll(contexts) {
-            this.#tx.clearAll(contextKey(contexts, makeError));
+            const ctx = contextKey(contexts, makeError);
+            this.#cleared.add(ctx);
+            this.#tx.clearAll(ctx);
         }
 
         // Like matter.js: a key decided by this transaction's own ops answers synchronously,
@@ -214,7 +452,7 @@ function createApi(matter, importNodejs) {
         }
 
         commit() {
-            return promised(() => this.#tx.commit());
+            return this.#cache.write([...this.#written], [...this.#cleared], () => this.#tx.commit());
         }
 
         begin() {
@@ -326,6 +564,8 @@ function createApi(matter, importNodejs) {
         #native;
         #nativeLock;
         #fast;
+        /** Values read, answered without a native call while unchanged (see ReadCache). */
+        #cache = new ReadCache();
         #root;
         #lock;
         #options;
@@ -414,11 +654,14 @@ function createApi(matter, importNodejs) {
                 await this.#releaseLock();
                 throw error;
             }
+            this.#cache.open();
         }
 
         close() {
             // Writes issued after close() returns are refused: the native close starts right
-            // away (after a pending initialize() settles).
+            // away (after a pending initialize() settles). Reads go to the native driver
+            // from here on, which answers until the close completes and refuses after.
+            this.#cache.close();
             if (this.#initializing !== undefined) {
                 return this.#initializing.catch(() => {}).then(() => this.close());
             }
@@ -431,16 +674,43 @@ function createApi(matter, importNodejs) {
             await lock?.close();
         }
 
-        // get/has are the hot path: one native call with the joined context key.
+        // get/has/values are the hot path: answered from the read cache when it holds the
+        // context (and the key, or all of the context's keys), else one native call with the
+        // joined context key.
         get(contexts, key) {
+            const node = this.#cache.lookup(contexts);
+            if (node !== undefined) {
+                const entries = node.entries;
+                if (entries !== undefined) {
+                    const value = entries.get(key);
+                    if (value !== undefined || entries.has(key) || (node.complete && typeof key === "string")) {
+                        return Promise.resolve(value);
+                    }
+                }
+            }
             try {
-                return Promise.resolve(this.#fast.get(contextKey(contexts, makeError), keyOf(key, makeError)));
+                const ctx = contextKey(contexts, makeError);
+                const k = keyOf(key, makeError);
+                const writes = this.#cache.writes;
+                const value = this.#fast.get(ctx, k);
+                this.#cache.put(ctx, k, value, writes);
+                return Promise.resolve(value);
             } catch (error) {
                 return Promise.reject(error);
             }
         }
 
         has(contexts, key) {
+            const node = this.#cache.lookup(contexts);
+            if (node !== undefined) {
+                const entries = node.entries;
+                if (entries !== undefined) {
+                    const value = entries.get(key);
+                    if (value !== undefined || entries.has(key) || (node.complete && typeof key === "string")) {
+                        return Promise.resolve(value !== undefined);
+                    }
+                }
+            }
             try {
                 return Promise.resolve(this.#fast.has(contextKey(contexts, makeError), keyOf(key, makeError)));
             } catch (error) {
@@ -449,11 +719,23 @@ function createApi(matter, importNodejs) {
         }
 
         keys(contexts) {
+            const node = this.#cache.lookup(contexts);
+            if (node?.complete) return Promise.resolve(Object.keys(node.template));
             return promised(() => this.#native.keys(contextKey(contexts, makeError)));
         }
 
         values(contexts) {
-            return promised(() => this.#native.values(contextKey(contexts, makeError)));
+            const node = this.#cache.lookup(contexts);
+            if (node?.complete) return Promise.resolve({ ...node.template });
+            try {
+                const ctx = contextKey(contexts, makeError);
+                const writes = this.#cache.writes;
+                const values = this.#native.values(ctx);
+                this.#cache.fill(ctx, values, writes);
+                return Promise.resolve(values);
+            } catch (error) {
+                return Promise.reject(error);
+            }
         }
 
         contexts(contexts) {
@@ -461,15 +743,35 @@ function createApi(matter, importNodejs) {
         }
 
         set(contexts, keyOrValues, value) {
-            return promised(() => this.#native.set(contextKey(contexts, makeError), setJson(keyOrValues, value, makeError)));
+            let ctx, json;
+            try {
+                ctx = contextKey(contexts, makeError);
+                json = setJson(keyOrValues, value, makeError);
+            } catch (error) {
+                return Promise.reject(error);
+            }
+            return this.#cache.write([ctx], [], () => this.#native.set(ctx, json));
         }
 
         delete(contexts, key) {
-            return promised(() => this.#native.delete(contextKey(contexts, makeError), keyOf(key, makeError)));
+            let ctx, k;
+            try {
+                ctx = contextKey(contexts, makeError);
+                k = keyOf(key, makeError);
+            } catch (error) {
+                return Promise.reject(error);
+            }
+            return this.#cache.write([ctx], [], () => this.#native.delete(ctx, k));
         }
 
         clearAll(contexts) {
-            return promised(() => this.#native.clearAll(contextKey(contexts, makeError)));
+            let ctx;
+            try {
+                ctx = contextKey(contexts, makeError);
+            } catch (error) {
+                return Promise.reject(error);
+            }
+            return this.#cache.write([], [ctx], () => this.#native.clearAll(ctx));
         }
 
         /** @deprecated matter.js removed it; use {@link clearAll}. */
@@ -478,7 +780,7 @@ function createApi(matter, importNodejs) {
         }
 
         begin() {
-            return promised(() => new WalTransaction(this, this.#native.begin()));
+            return promised(() => new WalTransaction(this, this.#native.begin(), this.#cache));
         }
 
         async snapshotAtTime(asOf) {

@@ -97,7 +97,7 @@ fn worth_caching(v: &Encoded) -> bool {
     let b = v.bytes();
     match b.first() {
         Some(b'{') | Some(b'[') => true,
-        Some(b'"') => b.starts_with(br#""{\"__object__\":\"Uint8Array""#) || b.starts_with(br#""{\"__object__\":\"Map""#),
+        Some(b'"') => b.starts_with(br#""{\"__object__\":\"Uint8Array\""#) || b.starts_with(br#""{\"__object__\":\"Map\""#),
         _ => false,
     }
 }
@@ -213,5 +213,30 @@ impl Drop for JsCache {
             }
             // Elsewhere the references cannot be touched; Node frees them with the environment.
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worth_caching;
+    use crate::codec::stored::Encoded;
+    use crate::codec::value::Value;
+
+    fn encoded(v: Value) -> Encoded {
+        Encoded::from_value(&v)
+    }
+
+    #[test]
+    fn objects_arrays_bytes_and_maps_are_cached_primitives_are_not() {
+        assert!(worth_caching(&Encoded::from_json_str(r#"{"a":1}"#).unwrap()));
+        assert!(worth_caching(&Encoded::from_json_str("[1,2]").unwrap()));
+        // Top-level bytes and Maps are marker strings: `"{\"__object__\":\"Uint8Array\",…"`.
+        assert!(worth_caching(&encoded(Value::Bytes(vec![1, 2]))));
+        assert!(worth_caching(&encoded(Value::Map(vec![(Value::Number(1.0), Value::Null)]))));
+        for primitive in [Value::Number(1.0), Value::Null, Value::Bool(true), Value::BigInt("12".into()), Value::Undefined] {
+            assert!(!worth_caching(&encoded(primitive)));
+        }
+        assert!(!worth_caching(&Encoded::from_json_str(r#""text""#).unwrap()));
+        assert!(!worth_caching(&encoded(Value::String(r#"{"Map" and "Uint8Array", a string"#.into()))));
     }
 }
