@@ -939,7 +939,7 @@ const MUTANTS = [
     },
     {
         name: "reads keep values while writes are in flight",
-        from: "        if (this.pending.size === 0 && this.pendingClears.size === 0) return true;",
+        from: "        if (this.inFlight === 0) return true;",
         to: "        return true;",
     },
     {

@@ -74,10 +74,12 @@ class ReadCache {
         this.count = 0;
         /** Bumped whenever a write is submitted. */
         this.writes = 0;
-        /** Context key → writes to that context in flight. */
+        /** Context key → writes to that context in flight (0 once they settled; see release). */
         this.pending = new Map();
         /** Context key → clearAll()s of it (and so of everything below it) in flight. */
         this.pendingClears = new Map();
+        /** Writes in flight (each counted once, whatever it touches). */
+        this.inFlight = 0;
     }
 
     open() {
@@ -132,10 +134,10 @@ class ReadCache {
      */
     settled(ctx, writes) {
         if (writes !== this.writes || this.root === undefined) return false;
-        if (this.pending.size === 0 && this.pendingClears.size === 0) return true;
-        if (this.pending.has(ctx)) return false;
-        for (const cleared of this.pendingClears.keys()) {
-            if (cleared === "" || cleared === ctx || (ctx.startsWith(cleared) && ctx.charCodeAt(cleared.length) === 46)) {
+        if (this.inFlight === 0) return true;
+        if (this.pending.get(ctx) > 0) return false;
+        for (const [cleared, n] of this.pendingClears) {
+            if (n > 0 && (cleared === "" || cleared === ctx || (ctx.startsWith(cleared) && ctx.charCodeAt(cleared.length) === 46))) {
                 return false;
             }
         }
@@ -207,13 +209,18 @@ class ReadCache {
         const name = ctx.slice(cut + 1);
         const node = parent?.children?.get(name);
         if (node === undefined) return;
-        parent.children.delete(name);
+        // Emptied in place rather than deleted from its parent's map (see release); it stays
+        // counted, so the bound still holds.
         const stack = [node];
         while (stack.length) {
             const n = stack.pop();
-            this.count -= 1 + (n.entries?.size ?? 0);
+            this.count -= (n === node ? 0 : 1) + (n.entries?.size ?? 0);
             if (n.children !== undefined) for (const child of n.children.values()) stack.push(child);
         }
+        node.children = undefined;
+        node.entries = undefined;
+        node.complete = false;
+        node.template = undefined;
     }
 
     /**
@@ -231,9 +238,14 @@ class ReadCache {
             this.pendingClears.set(ctx, (this.pendingClears.get(ctx) ?? 0) + 1);
         }
         this.writes++;
+        this.inFlight++;
         const done = () => {
             release(this.pending, contexts);
             release(this.pendingClears, cleared);
+            if (--this.inFlight === 0 && this.pending.size + this.pendingClears.size > SETTLED_KEYS_MAX) {
+                this.pending.clear();
+                this.pendingClears.clear();
+            }
         };
         let promise;
         try {
@@ -247,14 +259,19 @@ class ReadCache {
     }
 }
 
-/** Counts one settled write off each of `keys` in `counts`. */
+/**
+ * Counts one settled write off each of `keys` in `counts`. A key at 0 stays in the map: on
+ * Node.js 22 and 24 (V8 12+), deleting a Map entry whose key is a freshly built string, once a
+ * write, grows the process's memory outside the JS heap by tens of MB over 100,000 writes (the
+ * heap itself stays flat); keeping the key does not. The maps are emptied when nothing is in
+ * flight and they hold more than SETTLED_KEYS_MAX keys.
+ */
 function release(counts, keys) {
-    for (const key of keys) {
-        const n = counts.get(key);
-        if (n > 1) counts.set(key, n - 1);
-        else counts.delete(key);
-    }
+    for (const key of keys) counts.set(key, counts.get(key) - 1);
 }
+
+/** Context keys the in-flight maps keep at 0 before they are emptied (when nothing is in flight). */
+const SETTLED_KEYS_MAX = 1024;
 
 /**
  * The package's API bound to `matter` (a build of @matter/general, or undefined when it is
