@@ -96,8 +96,139 @@ function unstorablePath(root) {
 /**
  * `{"values":<record>}`: the record of one update op exactly as matter.js's toJson writes it
  * in a commit line (the record's own toJSON, if any, is called with "values", as there).
+ * Plain data takes the fast writer below; anything else, and any value it gives up on, is
+ * written by JSON.stringify with the replacer.
  */
 function valuesJson(record, makeError) {
+    try {
+        const fast = fastRecord(record);
+        if (fast !== GIVE_UP) return `{"values":${fast}}`;
+    } catch (error) {
+        throw storeError(error, record, makeError);
+    }
+    return slowValuesJson(record, makeError);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fast writer: the same text as JSON.stringify with toJsonReplacer, for the plain data
+// matter.js stores (primitives, bigint, plain and null-prototype objects, arrays, ArrayBuffers
+// and their views, Buffers), several times faster because no replacer call crosses back into
+// JavaScript per value. It gives up (returns GIVE_UP, and the caller starts over with
+// JSON.stringify) on anything where the replacer or JSON.stringify does more: a toJSON method
+// other than Buffer's own, a Map, a Date, a class instance, a boxed primitive, a function, a
+// symbol, an object shaped like Buffer#toJSON's output, nesting deeper than FAST_DEPTH (which
+// also catches cycles), or a BigInt.prototype.toJSON someone installed. Values are read the
+// way JSON.stringify reads them (Object.keys order, each property once, array indices up to
+// length), so a getter runs once here and, only when the writer gives up after it, once more.
+
+/** Returned instead of text when the fast writer leaves a value to JSON.stringify. */
+const GIVE_UP = Symbol("give up");
+
+/** Nesting the fast writer follows before it gives up (cycles and deep values go the slow way). */
+const FAST_DEPTH = 64;
+
+const OBJECT_PROTOTYPE = Object.prototype;
+const bufferToJSON = Buffer.prototype.toJSON;
+const quote = JSON.stringify;
+/** The replacer's text for undefined, as it lands in the line: a JSON string. */
+const UNDEFINED_TEXT = quote('{"__object__":"Undefined"}');
+
+/** `bytes` (an ArrayBuffer or a view) as the replacer writes it: its marker, as a JSON string. */
+function bytesText(hex) {
+    return `"{\\"__object__\\":\\"Uint8Array\\",\\"__value__\\":\\"${hex}\\"}"`;
+}
+
+/** Quoted object keys, by key: the same few names come back in every value. */
+const quotedKeys = new Map();
+const QUOTED_KEYS_MAX = 4096;
+
+/** `key` as a JSON string, from quotedKeys when it was seen before. */
+function quoteKey(key) {
+    let text = quotedKeys.get(key);
+    if (text === undefined) {
+        if (quotedKeys.size >= QUOTED_KEYS_MAX) quotedKeys.clear();
+        text = quote(key);
+        quotedKeys.set(key, text);
+    }
+    return text;
+}
+
+/** Hex digits of each byte value. */
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
+/** Lowercase hex of a view's bytes (a loop for short views, Buffer's encoder for long ones). */
+function viewHex(view) {
+    const n = view.byteLength;
+    if (n > 64 || !(view instanceof Uint8Array)) return hexOf(view);
+    let hex = "";
+    for (let i = 0; i < n; i++) hex += HEX[view[i]];
+    return hex;
+}
+
+/** The record's text, or GIVE_UP. */
+function fastRecord(record) {
+    if (record === null || typeof record !== "object" || BigInt.prototype.toJSON !== undefined) return GIVE_UP;
+    return fastObject(record, 0);
+}
+
+function fastValue(value, depth) {
+    switch (typeof value) {
+        case "string":
+            return quote(value);
+        case "number":
+            return Number.isFinite(value) ? `${value}` : "null";
+        case "boolean":
+            return value ? "true" : "false";
+        case "undefined":
+            return UNDEFINED_TEXT;
+        case "bigint":
+            return `"{\\"__object__\\":\\"BigInt\\",\\"__value__\\":\\"${value}\\"}"`;
+        case "object":
+            return value === null ? "null" : fastObject(value, depth);
+        default:
+            return GIVE_UP; // function, symbol: the replacer refuses them with its message
+    }
+}
+
+function fastObject(value, depth) {
+    if (depth >= FAST_DEPTH) return GIVE_UP;
+    const toJSON = value.toJSON;
+    if (toJSON !== undefined) {
+        if (toJSON === bufferToJSON && Buffer.isBuffer(value)) return bytesText(hexOf(value));
+        return GIVE_UP;
+    }
+    if (Array.isArray(value)) {
+        const n = value.length;
+        if (n === 0) return "[]";
+        let text = "[";
+        for (let i = 0; i < n; i++) {
+            const item = fastValue(value[i], depth + 1);
+            if (item === GIVE_UP) return GIVE_UP;
+            text += i === 0 ? item : `,${item}`;
+        }
+        return `${text}]`;
+    }
+    const proto = Object.getPrototypeOf(value);
+    if (proto === OBJECT_PROTOTYPE || proto === null) {
+        if (value.type === "Buffer") return GIVE_UP; // maybe Buffer#toJSON's shape, which the replacer turns into bytes
+        const keys = Object.keys(value);
+        if (keys.length === 0) return "{}";
+        let text = "{";
+        for (let i = 0; i < keys.length; i++) {
+            const key = keys[i];
+            const item = fastValue(value[key], depth + 1);
+            if (item === GIVE_UP) return GIVE_UP;
+            text += `${i === 0 ? "" : ","}${quoteKey(key)}:${item}`;
+        }
+        return `${text}}`;
+    }
+    if (ArrayBuffer.isView(value)) return bytesText(viewHex(value));
+    if (value instanceof ArrayBuffer) return bytesText(Buffer.from(value).toString("hex"));
+    return GIVE_UP;
+}
+
+/** {@link valuesJson} without the fast writer: the reference the tests hold it to. */
+function slowValuesJson(record, makeError) {
     try {
         return JSON.stringify({ values: record }, toJsonReplacer);
     } catch (error) {
@@ -165,4 +296,4 @@ function keyOf(key, makeError) {
     return key;
 }
 
-module.exports = { toJsonReplacer, setJson, contextKey, keyOf };
+module.exports = { toJsonReplacer, setJson, slowValuesJson, contextKey, keyOf };
