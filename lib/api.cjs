@@ -114,8 +114,14 @@ class ReadCache {
     find(ctx, create) {
         let node = this.root;
         if (node === undefined || ctx === "") return node;
-        for (const part of ctx.split(".")) {
+        // Segment by segment without split(): a write-only workload finds the root empty at once.
+        for (let start = 0; start <= ctx.length; ) {
+            let end = ctx.indexOf(".", start);
+            if (end < 0) end = ctx.length;
+            const part = ctx.slice(start, end);
+            start = end + 1;
             let children = node.children;
+            if (children === undefined && !create) return undefined;
             let child = children?.get(part);
             if (child === undefined) {
                 if (!create) return undefined;
