@@ -173,19 +173,7 @@ fn chunked_decode_in(text: &[u8], pieces: usize) -> Option<Snapshot> {
     let (mut segment, mut offset, mut ts, mut body_at) = (None, None, None, None);
     c.object(|c, name| {
         match name {
-            "commitId" if segment.is_none() => {
-                c.object(|c, field| {
-                    let n = c.number()?;
-                    let valid = n >= 0.0 && n.fract() == 0.0 && n <= u32::MAX as f64;
-                    match field {
-                        "segment" if valid => segment = Some(n as u32),
-                        "offset" if valid => offset = Some(n as u32),
-                        "segment" | "offset" => return None,
-                        _ => {}
-                    }
-                    Some(())
-                })?;
-            }
+            "commitId" if segment.is_none() => commit_id_fields(c, &mut segment, &mut offset)?,
             "ts" if ts.is_none() => ts = Some(c.number()?),
             "data" if c.eat(b'{') => {
                 body_at = Some(c.position());
@@ -287,19 +275,7 @@ fn split_decode(text: &[u8]) -> Option<Snapshot> {
     let mut seen_data = false;
     c.object(|c, name| {
         match name {
-            "commitId" if segment.is_none() => {
-                c.object(|c, field| {
-                    let n = c.number()?;
-                    let valid = n >= 0.0 && n.fract() == 0.0 && n <= u32::MAX as f64;
-                    match field {
-                        "segment" if valid => segment = Some(n as u32),
-                        "offset" if valid => offset = Some(n as u32),
-                        "segment" | "offset" => return None,
-                        _ => {}
-                    }
-                    Some(())
-                })?;
-            }
+            "commitId" if segment.is_none() => commit_id_fields(c, &mut segment, &mut offset)?,
             "ts" if ts.is_none() => ts = Some(c.number()?),
             "data" if !seen_data => {
                 seen_data = true;
@@ -428,16 +404,24 @@ pub fn peek_commit_id(dir: &Path, basename: &str) -> Option<CommitId> {
         return None;
     }
     let (mut segment, mut offset) = (None, None);
+    commit_id_fields(&mut c, &mut segment, &mut offset)?;
+    Some(CommitId { segment: segment?, offset: offset? })
+}
+
+/// Reads the `commitId` object at the cursor into `segment` and `offset` (other members are
+/// skipped); `None` when it is malformed or either number is not a u32.
+fn commit_id_fields(c: &mut Cursor, segment: &mut Option<u32>, offset: &mut Option<u32>) -> Option<()> {
     c.object(|c, field| {
         let n = c.number()?;
+        let valid = n >= 0.0 && n.fract() == 0.0 && n <= u32::MAX as f64;
         match field {
-            "segment" => segment = Some(n as u32),
-            "offset" => offset = Some(n as u32),
+            "segment" if valid => *segment = Some(n as u32),
+            "offset" if valid => *offset = Some(n as u32),
+            "segment" | "offset" => return None,
             _ => {}
         }
         Some(())
-    })?;
-    Some(CommitId { segment: segment?, offset: offset? })
+    })
 }
 
 /// Loads `basename.json[.gz]`; when both exist the newer one (by mtime, gz on a tie) wins.
