@@ -272,7 +272,8 @@ const markedOnOff = i => i % 3 === 0;
 // ---------------------------------------------------------------------------
 // Tasks
 
-async function bridgeFirst() {
+/** Starts the bridge (made or read back from storage), timed to online, on the driver asked for. */
+async function startBridge() {
     const {
         value: { node, lights },
         ms: onlineMs,
@@ -284,6 +285,11 @@ async function bridgeFirst() {
     });
     if (!node.lifecycle.isOnline) throw new Error("bridge not online after start()");
     checkDriver(node);
+    return { node, lights, onlineMs, driver };
+}
+
+async function bridgeFirst() {
+    const { node, lights, onlineMs, driver } = await startBridge();
 
     // Commission it, as a user would right after the first start, so the restart reads a
     // fabric, its certificates and ACL back too. The controller is in this process on the
@@ -363,17 +369,7 @@ async function runChurn(lights, mode, toggles, expected) {
 }
 
 async function bridgeRestart() {
-    const {
-        value: { node, lights },
-        ms: onlineMs,
-        driver,
-    } = await measured(async () => {
-        const bridge = await createBridge("bridge", config.lights);
-        await bridge.node.start();
-        return bridge;
-    });
-    if (!node.lifecycle.isOnline) throw new Error("bridge not online after start()");
-    checkDriver(node);
+    const { node, lights, onlineMs, driver } = await startBridge();
 
     // Everything written before the restart is back.
     if (!node.state.commissioning.commissioned || node.state.operationalCredentials.fabrics.length !== 1) {

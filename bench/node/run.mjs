@@ -137,26 +137,18 @@ function freshRoot(tmp, label) {
     return dir;
 }
 
-/** Workloads 1 and 2: for each driver, a first-start child then a restart + churn child on the same store. */
-async function bridgeRounds(opts, drivers, lights, record) {
+/**
+ * `opts.rounds` rounds over `drivers`, in reverse order every other round, each run in a fresh
+ * root under `opts.tmp` (removed after): `run(driver, root, round)`. A run that throws is logged
+ * and recorded as that driver's error; the other runs go on.
+ */
+async function alternatedRounds(opts, drivers, label, record, run) {
     for (let round = 0; round < opts.rounds; round++) {
         const order = round % 2 ? [...drivers].reverse() : drivers;
         for (const driver of order) {
-            const root = freshRoot(opts.tmp, `bridge-${driver}`);
-            const storagePath = path.join(root, "storage");
-            const base = { driver, storagePath, lights };
+            const root = freshRoot(opts.tmp, `${label}-${driver}`);
             try {
-                log(`  [bridge ${lights}] round ${round + 1}/${opts.rounds} ${driver}: first start + commissioning`);
-                const first = await runChild(opts, { ...base, task: "bridge-first" });
-                record(driver, "first", first);
-                log(`  [bridge ${lights}] round ${round + 1}/${opts.rounds} ${driver}: restart + churn`);
-                const restart = await runChild(opts, {
-                    ...base,
-                    task: "bridge-restart",
-                    toggles: opts.toggles,
-                    sequentialToggles: opts.sequentialToggles,
-                });
-                record(driver, "restart", restart);
+                await run(driver, root, `round ${round + 1}/${opts.rounds} ${driver}`);
             } catch (error) {
                 log(`  ! ${driver}: ${error.message}`);
                 if (opts.verbose) log(error.detail);
@@ -166,6 +158,23 @@ async function bridgeRounds(opts, drivers, lights, record) {
             }
         }
     }
+}
+
+/** Workloads 1 and 2: for each driver, a first-start child then a restart + churn child on the same store. */
+async function bridgeRounds(opts, drivers, lights, record) {
+    await alternatedRounds(opts, drivers, "bridge", record, async (driver, root, which) => {
+        const base = { driver, storagePath: path.join(root, "storage"), lights };
+        log(`  [bridge ${lights}] ${which}: first start + commissioning`);
+        record(driver, "first", await runChild(opts, { ...base, task: "bridge-first" }));
+        log(`  [bridge ${lights}] ${which}: restart + churn`);
+        const restart = await runChild(opts, {
+            ...base,
+            task: "bridge-restart",
+            toggles: opts.toggles,
+            sequentialToggles: opts.sequentialToggles,
+        });
+        record(driver, "restart", restart);
+    });
 }
 
 /** The controller template: made once by a child on matter.js's own "wal" driver, cached in the data dir. */
@@ -232,30 +241,13 @@ async function controllerRounds(opts, drivers, record) {
             record(driver, "error", error);
         }
     }
-    for (let round = 0; round < opts.rounds; round++) {
-        const order = round % 2 ? [...drivers].reverse() : drivers;
-        for (const driver of order) {
-            if (!stores[driver]) continue;
-            const root = freshRoot(opts.tmp, `controller-${driver}`);
-            try {
-                fs.cpSync(path.join(stores[driver], "storage"), path.join(root, "storage"), { recursive: true });
-                log(`  [controller ${opts.peers}] round ${round + 1}/${opts.rounds} ${driver}: start`);
-                const r = await runChild(opts, {
-                    task: "controller-start",
-                    driver,
-                    storagePath: path.join(root, "storage"),
-                    peers: opts.peers,
-                });
-                record(driver, "start", r);
-            } catch (error) {
-                log(`  ! ${driver}: ${error.message}`);
-                if (opts.verbose) log(error.detail);
-                record(driver, "error", error);
-            } finally {
-                fs.rmSync(root, { recursive: true, force: true });
-            }
-        }
-    }
+    const built = drivers.filter(driver => stores[driver]);
+    await alternatedRounds(opts, built, "controller", record, async (driver, root, which) => {
+        fs.cpSync(path.join(stores[driver], "storage"), path.join(root, "storage"), { recursive: true });
+        log(`  [controller ${opts.peers}] ${which}: start`);
+        const r = await runChild(opts, { task: "controller-start", driver, storagePath: path.join(root, "storage"), peers: opts.peers });
+        record(driver, "start", r);
+    });
 }
 
 // ---------------------------------------------------------------------------
