@@ -187,32 +187,19 @@ const KEYS = ["k", "j", "2", "10", "01", "__proto__", "", "x.y"];
 
 /** A fresh value of a random type; most are distinct, so a stale read shows. */
 function randomValue(random, seq) {
-    switch (Math.floor(random() * 12)) {
-        case 0:
-            return seq;
-        case 1:
-            return `s${seq}`;
-        case 2:
-            return { v: seq, nested: { list: [seq, "x", null] } };
-        case 3:
-            return [seq, { w: seq }];
-        case 4:
-            return new Uint8Array([seq & 0xff, seq >> 8, 7]);
-        case 5:
-            return new Map([
-                ["v", seq],
-                [seq, { m: true }],
-            ]);
-        case 6:
-            return BigInt(seq) * 1_000_000_007n;
+    const kind = Math.floor(random() * 12);
+    switch (kind) {
         case 7:
             return random() < 0.5 ? null : seq % 2 === 0;
         case 8:
             return undefined; // removes the key
         case 9:
             return { [`p${seq % 3}`]: seq, 3: "index", b: [new Uint8Array([1]), 2n] };
-        default:
+        case 10:
+        case 11:
             return { v: seq };
+        default:
+            return makeValue(kind, seq); // kinds 0-6: number, string, object, array, bytes, Map, bigint
     }
 }
 
