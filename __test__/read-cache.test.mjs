@@ -889,6 +889,32 @@ async function refusedWrites(Driver, t, fsync) {
     return refusals;
 }
 
+/**
+ * Writes submitted while close() runs: the native side refuses them on the spot (it throws);
+ * each must come back as a rejected promise, not a throw, and leave the cache able to answer
+ * reads. Returns what each write gave.
+ */
+async function writesWhileClosing(Driver, t) {
+    const driver = await open(Driver, t);
+    await driver.set(["w"], "a", { v: 1 });
+    const closing = driver.close();
+    const outcomes = [];
+    for (const [what, write] of Object.entries({
+        set: d => d.set(["w"], "a", { v: 2 }),
+        record: d => d.set(["w"], { a: 3 }),
+        delete: d => d.delete(["w"], "a"),
+        clearAll: d => d.clearAll(["w"]),
+    })) {
+        let promise;
+        assert.doesNotThrow(() => {
+            promise = write(driver);
+        }, `${what} while closing: refused with a promise, not a throw`);
+        outcomes.push(`${what}: ${await promise.then(() => "accepted", e => `${e.name}: ${e.message}`)}`);
+    }
+    await closing;
+    return outcomes;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Copies of lib/api.cjs: the cache bypassed, and broken ones the checks must catch
 
@@ -1009,7 +1035,10 @@ async function catchMutant(Broken, mutant, t) {
         case "close":
             return attempt(async () => assert.deepEqual(await closeOutcomes(Broken, t), await closeOutcomes(NoCacheDriver, t)));
         case "refused":
-            return attempt(() => refusedWrites(Broken, t, false));
+            return attempt(async () => {
+                await refusedWrites(Broken, t, false);
+                await writesWhileClosing(Broken, t);
+            });
         case "matter":
             for (const seed of [1, 2, 3]) {
                 const caught = await attempt(() => runAgainstMatter(t, matterDrivers(Broken), { seed, fsync: false }));
@@ -1315,6 +1344,12 @@ if (!NATIVE_AVAILABLE) {
                 assert.deepEqual(await refusedWrites(Driver, t, fsync), await refusedWrites(NoCacheDriver, t, fsync));
             });
         }
+
+        it("writes submitted while close() runs are refused with a rejected promise, as with the cache bypassed", async t => {
+            const cached = await writesWhileClosing(Driver, t);
+            assert.deepEqual(cached, await writesWhileClosing(NoCacheDriver, t));
+            for (const outcome of cached) assert.match(outcome, /StorageError: WalStorageDriver is closing/);
+        });
 
         it("the bound (100,000 values) is kept: past it, and for a larger context, objects are built anew, as on the native path", { timeout: 120_000 }, async t => {
             await checkBound(Driver, t);

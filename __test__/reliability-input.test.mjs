@@ -13,6 +13,7 @@ import {
     makeStorageDir,
     native,
     registerCleanup,
+    walLineCount,
 } from "./helpers.mjs";
 
 registerCleanup();
@@ -151,6 +152,31 @@ describeKindOrSkipIfNativeMissing("native", "reliability: bad input", () => {
         const reopened = await open(dir);
         assert.deepEqual(await reopened.values(["ctx"]), { k: "original" });
         await reopened.close();
+    });
+
+    it("a value refused among writes in flight rejects only its own set(); the writes around it land, in order", async t => {
+        // The record of a set() is checked on the writer thread: the refused one must settle
+        // alone, after the writes queued before it and without holding up those after it.
+        for (const fsync of [true, false]) {
+            const dir = makeStorageDir(t, `node-${fsync}`);
+            const driver = await open(dir, { fsync });
+            const writes = [];
+            for (let i = 0; i < 40; i++) {
+                writes.push(driver.set(["ctx"], i === 20 ? { [`k${i}`]: '{"__object__":"Foo"}' } : { n: i, [`k${i}`]: [i] }));
+            }
+            const settled = await Promise.allSettled(writes);
+            settled.forEach((s, i) => assert.equal(s.status, i === 20 ? "rejected" : "fulfilled", `fsync ${fsync}: write ${i}`));
+            assert.match(settled[20].reason.message, /Cannot store key "k20": matter\.js could not read it back \(Unknown object type: Foo\)/);
+            assertStorageError("native", settled[20].reason, "StorageError");
+            const expected = { n: 39 };
+            for (let i = 0; i < 40; i++) if (i !== 20) expected[`k${i}`] = [i];
+            assert.deepEqual(await driver.values(["ctx"]), expected, `fsync ${fsync}`);
+            assert.equal(walLineCount(dir), 39, `fsync ${fsync}: 39 commits logged`);
+            await driver.close();
+            const reopened = await open(dir);
+            assert.deepEqual(await reopened.values(["ctx"]), expected, `fsync ${fsync}: after a reopen`);
+            await reopened.close();
+        }
     });
 
     it("class instances are stored as matter.js stores them (own enumerable fields, toJSON)", async t => {

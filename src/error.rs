@@ -45,6 +45,9 @@ pub enum Error {
     /// A tool command refused what it was pointed at (not a storage directory, a log it
     /// cannot work on); nothing was changed.
     Refused(String),
+    /// A value matter.js could not read back was given to store; nothing of its commit was
+    /// logged.
+    Unstorable(String),
     /// A thread panicked while holding state the engine needs.
     Poisoned(&'static str),
     /// A thread could not be started or ended abnormally.
@@ -63,7 +66,12 @@ impl fmt::Display for Error {
         match self {
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Error::Corrupt { path, detail } => write!(f, "{}: {detail}", path.display()),
-            Error::IncompleteLog(m) | Error::Locked(m) | Error::Thread(m) | Error::NoHistory(m) | Error::Refused(m) => f.write_str(m),
+            Error::IncompleteLog(m)
+            | Error::Locked(m)
+            | Error::Thread(m)
+            | Error::NoHistory(m)
+            | Error::Refused(m)
+            | Error::Unstorable(m) => f.write_str(m),
             Error::WriteFailed(e) => write!(f, "WAL write failed: {e}"),
             Error::Closing => f.write_str("WalStorageDriver is closing"),
             Error::WriterStopped => f.write_str("WAL writer has stopped"),

@@ -174,8 +174,14 @@ impl Inner {
         self.cache.get_or_build(raw, ctx, key, value, || to_js::to_js(raw, value.bytes())).map_err(|f| self.fail(env, f))
     }
 
-    /// Queues one commit and returns the promise the writer settles.
+    /// Queues one commit of `ops` and returns the promise the writer settles.
     fn submit(&self, env: &Env, ops: Vec<Op>) -> Result<Raw> {
+        self.cache.forget_ops(env.raw(), &ops);
+        self.submit_with(env, move |engine| engine.submit(ops))
+    }
+
+    /// Queues the commit `submit` hands the engine and returns the promise the writer settles.
+    fn submit_with(&self, env: &Env, submit: impl FnOnce(&Engine) -> std::result::Result<Submitted, CoreError>) -> Result<Raw> {
         match self.phase() {
             Phase::Open => {}
             Phase::Closing => return Err(self.throw(env, Kind::Storage, "WalStorageDriver is closing")),
@@ -183,11 +189,10 @@ impl Inner {
         }
         let engine = self.engine(env)?;
         let raw = env.raw();
-        self.cache.forget_ops(raw, &ops);
         let (deferred, promise) = dispatch::promise(raw).map_err(|f| self.fail(env, f))?;
         // Registered before submitting: the writer may settle it any moment after.
         lock(&self.pending).push_back(deferred);
-        let outcome = engine.submit(ops);
+        let outcome = submit(&engine);
         if let Ok(Submitted::Queued) = outcome {
             dispatch::hold(raw).map_err(|f| self.fail(env, f))?;
             return Ok(Raw(promise));
@@ -291,12 +296,24 @@ fn context_key(inner: &Inner, env: &Env, key: JsText) -> Result<JsString> {
 }
 
 /// The op of `set(contexts, …)`: `json` is `{"values":<record>}` as `lib/api.cjs` encoded it.
-fn upd_op(inner: &Inner, env: &Env, ctx: JsString, json: &str) -> Result<Op> {
-    let record = json.strip_prefix("{\"values\":").and_then(|r| r.strip_suffix('}')).filter(|r| r.starts_with('{'));
-    let Some(record) = record else {
-        return Err(inner.throw(env, Kind::Storage, "set() needs a string key or a record of values"));
+const NOT_A_RECORD: &str = "set() needs a string key or a record of values";
+
+/// The record of `{"values":<record>}` (an object), in place.
+fn values_record(mut json: String) -> Option<String> {
+    const PREFIX: &str = "{\"values\":";
+    if !(json.starts_with(PREFIX) && json.ends_with('}') && json[PREFIX.len()..].starts_with('{')) {
+        return None;
+    }
+    json.truncate(json.len() - 1);
+    json.drain(..PREFIX.len());
+    Some(json)
+}
+
+fn upd_op(inner: &Inner, env: &Env, ctx: JsString, json: JsonText) -> Result<Op> {
+    let Some(record) = values_record(json.0) else {
+        return Err(inner.throw(env, Kind::Storage, NOT_A_RECORD));
     };
-    upd_from_json(ctx, record).map_err(|e| inner.throw(env, Kind::Storage, &e.to_string()))
+    upd_from_json(ctx, &record).map_err(|e| inner.throw(env, Kind::Storage, &e.to_string()))
 }
 
 fn js_context_values(env: sys::napi_env, store: &StoreData, ctx: &JsStr) -> Res<sys::napi_value> {
@@ -532,8 +549,15 @@ impl NativeWal {
     pub fn set(&self, env: Env, contexts: JsText, json: JsonText) -> Result<Raw> {
         self.inner.engine(&env)?;
         let ctx = context_key(&self.inner, &env, contexts)?;
-        let op = upd_op(&self.inner, &env, ctx, &json.0)?;
-        self.inner.submit(&env, vec![op])
+        let Some(record) = values_record(json.0) else {
+            return Err(self.inner.throw(&env, Kind::Storage, NOT_A_RECORD));
+        };
+        // The record is parsed and checked on the writer thread (it rejects this promise, and
+        // logs nothing of it, when a value cannot be stored). The value cache needs no word of
+        // it: it hands out a cached object only while the store holds the very allocation it
+        // was built from, and the keys written are not known here (forgetting the whole
+        // context would give new objects for the keys this write leaves alone).
+        self.inner.submit_with(&env, move |engine| engine.submit_record(ctx, record))
     }
 
     #[napi(ts_return_type = "Promise<void>")]
@@ -731,7 +755,7 @@ impl NativeTransaction {
     #[napi]
     pub fn set(&mut self, env: Env, contexts: JsText, json: JsonText) -> Result<()> {
         let ctx = context_key(&self.inner, &env, contexts)?;
-        let op = upd_op(&self.inner, &env, ctx, &json.0)?;
+        let op = upd_op(&self.inner, &env, ctx, json)?;
         self.record(&env, op)
     }
 

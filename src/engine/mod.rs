@@ -8,10 +8,11 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::codec::jsstr::JsString;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::log::cleaner::{self, HeadSnapshot};
-use crate::log::commit::{serialize_commit, CommitId, Op};
+use crate::log::commit::{serialize_commit, upd_from_json, CommitId, Op};
 use crate::log::compress::compress_rotated;
 use crate::log::reader::{check_contiguous, list_segments, read_commits, ReadCommit};
 pub use crate::log::replay::State;
@@ -73,8 +74,28 @@ pub enum Submitted {
 pub type Notify = Arc<dyn Fn(BatchResult) + Send + Sync>;
 
 enum Request {
-    Commit(Vec<Op>),
+    Commit(Commit),
     Close(Sender<Result<()>>),
+}
+
+/// A commit as submitted.
+enum Commit {
+    Ops(Vec<Op>),
+    /// One update op still as matter.js's JSON text: the writer thread turns it into its op
+    /// (see [`Engine::submit_record`]).
+    Record(JsString, String),
+}
+
+impl Commit {
+    /// The commit's ops (a record is parsed here).
+    fn into_ops(self) -> Result<Vec<Op>> {
+        match self {
+            Commit::Ops(ops) => Ok(ops),
+            Commit::Record(context, record) => {
+                upd_from_json(context, &record).map(|op| vec![op]).map_err(|e| Error::Unstorable(e.to_string()))
+            }
+        }
+    }
 }
 
 struct Maintenance {
@@ -166,6 +187,20 @@ impl Engine {
     /// buffered `write`, no handoff to another thread) and `Submitted::Done` carries the
     /// outcome. Must always be called from the same thread.
     pub fn submit(&self, ops: Vec<Op>) -> Result<Submitted> {
+        self.submit_commit(Commit::Ops(ops))
+    }
+
+    /// Queues a commit of one update op of `context`, given as the `values` record matter.js's
+    /// `toJson` wrote. It is turned into its op (each value parsed and checked that `fromJson`
+    /// can read it back) on the writer thread, off the caller's: a record that cannot be
+    /// stored settles alone with [`Error::Unstorable`] and nothing of it is logged; the
+    /// commits submitted before it are written first, those after it go on. Otherwise as
+    /// [`Engine::submit`].
+    pub fn submit_record(&self, context: JsString, record: String) -> Result<Submitted> {
+        self.submit_commit(Commit::Record(context, record))
+    }
+
+    fn submit_commit(&self, commit: Commit) -> Result<Submitted> {
         use std::sync::atomic::Ordering::SeqCst;
         if self.shared.closing.load(SeqCst) {
             return Err(Error::Closing);
@@ -173,13 +208,13 @@ impl Engine {
         if !self.shared.options.fsync && self.shared.queued.load(SeqCst) == 0 {
             if let Ok(mut writer) = self.shared.segment_writer.try_lock() {
                 if self.shared.queued.load(SeqCst) == 0 {
-                    let result = write_batch(&self.shared, &mut writer, &[ops], now_ms());
+                    let result = commit.into_ops().and_then(|ops| write_batch(&self.shared, &mut writer, &[ops], now_ms()));
                     return Ok(Submitted::Done(result));
                 }
             }
         }
         self.shared.queued.fetch_add(1, SeqCst);
-        let sent = self.requests.lock()?.send(Request::Commit(ops));
+        let sent = self.requests.lock()?.send(Request::Commit(commit));
         if sent.is_err() {
             self.shared.queued.fetch_sub(1, SeqCst);
             return Err(Error::WriterStopped);
@@ -485,40 +520,55 @@ fn write_batch(shared: &Shared, writer: &mut SegmentWriter, batch: &[Vec<Op>], t
     Ok(())
 }
 
-/// Group commit: take everything queued, write it as one batch, report the batch.
+/// Writes `batch` as one group commit (when not empty), settles it, and empties it.
+fn commit_batch(shared: &Shared, batch: &mut Vec<Vec<Op>>, notify: &Notify) {
+    if batch.is_empty() {
+        return;
+    }
+    let result = {
+        let mut writer = shared.segment_writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let result = write_batch(shared, &mut writer, batch, now_ms());
+        shared.queued.fetch_sub(batch.len(), std::sync::atomic::Ordering::SeqCst);
+        result
+    };
+    notify(BatchResult { count: batch.len(), result });
+    batch.clear();
+}
+
+/// Group commit: take everything queued, write it as one batch, report the batch. A record
+/// that cannot be stored is settled on its own, after what was queued before it.
 fn run_writer(shared: Arc<Shared>, rx: Receiver<Request>, notify: Notify) {
     const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
     let mut close_reply = None;
+    let mut batch: Vec<Vec<Op>> = Vec::new();
     while close_reply.is_none() {
         let Ok(first) = rx.recv() else { break };
-        let mut batch: Vec<Vec<Op>> = Vec::new();
         let mut next = Some(first);
         let mut approx_bytes = 0usize;
         while let Some(req) = next.take() {
-            match req {
-                Request::Commit(ops) => {
-                    approx_bytes += ops.len() * 64;
-                    batch.push(ops);
-                }
+            let commit = match req {
+                Request::Commit(commit) => commit,
                 Request::Close(reply) => {
                     close_reply = Some(reply);
                     break;
+                }
+            };
+            match commit.into_ops() {
+                Ok(ops) => {
+                    approx_bytes += ops.len() * 64;
+                    batch.push(ops);
+                }
+                Err(e) => {
+                    commit_batch(&shared, &mut batch, &notify);
+                    shared.queued.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                    notify(BatchResult { count: 1, result: Err(e) });
                 }
             }
             if approx_bytes < MAX_BATCH_BYTES {
                 next = rx.try_recv().ok();
             }
         }
-        if batch.is_empty() {
-            continue;
-        }
-        let result = {
-            let mut writer = shared.segment_writer.lock().unwrap_or_else(PoisonError::into_inner);
-            let result = write_batch(&shared, &mut writer, &batch, now_ms());
-            shared.queued.fetch_sub(batch.len(), std::sync::atomic::Ordering::SeqCst);
-            result
-        };
-        notify(BatchResult { count: batch.len(), result });
+        commit_batch(&shared, &mut batch, &notify);
     }
     let closed = shared.segment_writer.lock().unwrap_or_else(PoisonError::into_inner).close();
     if let Some(reply) = close_reply {
@@ -713,6 +763,46 @@ mod tests {
         assert_eq!(engine.read(|s| s.last_commit).unwrap(), Some(CommitId { segment: 1, offset: 5 }));
         engine.close().unwrap();
         assert!(engine.submit(set("x", 1.0)).is_err(), "closed engine accepts no commits");
+    }
+
+    #[test]
+    fn records_are_parsed_by_the_writer_and_one_that_cannot_be_stored_settles_alone_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, rx) = mpsc::channel();
+        let notify: Notify = Arc::new(move |b: BatchResult| tx.send((b.count, b.result.map_err(|e| e.to_string()))).unwrap());
+        let opts = Options { fsync: true, compress_log: false, ..Options::default() };
+        let engine = Engine::open(dir.path(), opts.clone(), notify).unwrap();
+        let record =
+            |i: usize| if i == 5 { r#"{"k":"{\"__object__\":\"Foo\"}"}"#.to_string() } else { format!(r#"{{"k":{i},"k{i}":[{i}]}}"#) };
+        for i in 0..10 {
+            assert!(matches!(engine.submit_record(JsString::from("ctx"), record(i)).unwrap(), Submitted::Queued));
+        }
+        // In submission order: what came before the bad record, the bad record alone, the rest.
+        let mut outcomes = Vec::new();
+        while outcomes.len() < 10 {
+            let (count, result) = rx.recv_timeout(Duration::from_secs(20)).expect("the writer reports every commit");
+            outcomes.extend(std::iter::repeat_n(result, count));
+        }
+        for (i, outcome) in outcomes.iter().enumerate() {
+            match outcome {
+                Err(e) if i == 5 => assert!(e.contains("Cannot store key \"k\"") && e.contains("Unknown object type: Foo"), "{e}"),
+                Ok(()) if i != 5 => {}
+                other => panic!("commit {i}: {other:?}"),
+            }
+        }
+        assert_eq!(num(&engine, "k"), Some(9.0));
+        assert!(engine.read(|s| s.store.get("ctx", "k4").is_some() && s.store.get("ctx", "k6").is_some()).unwrap());
+        assert_eq!(engine.read(|s| s.last_commit).unwrap(), Some(CommitId { segment: 1, offset: 8 }), "nine commits logged");
+        engine.close().unwrap();
+
+        // The inline path (fsync off, nothing queued) refuses it right away.
+        let engine = Engine::open(dir.path(), Options { fsync: false, ..opts }, Arc::new(|_| {})).unwrap();
+        match engine.submit_record(JsString::from("ctx"), record(5)).unwrap() {
+            Submitted::Done(Err(Error::Unstorable(m))) => assert!(m.contains("Unknown object type: Foo"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(engine.read(|s| s.last_commit).unwrap(), Some(CommitId { segment: 1, offset: 8 }), "nothing logged");
+        engine.close().unwrap();
     }
 
     /// Settles `n` queued commits; returns the batch sizes the writer reported.
