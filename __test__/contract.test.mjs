@@ -871,6 +871,7 @@ describeEachKind("WalStorageDriver contract", kind => {
 
         const [clone, created] = await withNewTmpEntries(() => driver.clone());
         t.after(() => removeDirs(created));
+        assert.equal(created.length, 1, `one copy in the temp directory (${created.join(", ")})`);
         trackDriver(clone);
         assert.equal(clone.initialized, true);
         assert.equal(clone.type, "kv");

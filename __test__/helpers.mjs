@@ -304,16 +304,20 @@ export function copyDir(src, dest) {
 }
 
 /**
- * Run `fn` and return [result, newEntries] where newEntries are absolute paths of entries that appeared in
- * os.tmpdir() (clone() copies storage to a temp directory there).  Our own mwn-test-* dirs are ignored.
+ * Run `fn` and return [result, newEntries] where newEntries are the clone copies that appeared in os.tmpdir()
+ * meanwhile: ours are `matter-wal-clone-<hex>`, matter.js's `matter-<pid>-<time>-<n>` (NodeJsFilesystem's
+ * tempFilename, this process's pid).  Only those names: the caller removes what is returned, and anything else
+ * new in the temp directory may belong to another process (a second test run on the machine once lost its store
+ * directory this way, mid-test).
  */
 export async function withNewTmpEntries(fn) {
     const tmp = os.tmpdir();
+    const isCloneCopy = name => /^matter-wal-clone-[0-9a-f]{16}$/.test(name) || name.startsWith(`matter-${process.pid}-`);
     const before = new Set(fs.readdirSync(tmp));
     const result = await fn();
     const created = fs
         .readdirSync(tmp)
-        .filter(name => !before.has(name) && !name.startsWith("mwn-test-"))
+        .filter(name => !before.has(name) && isCloneCopy(name))
         .map(name => path.join(tmp, name));
     return [result, created];
 }
