@@ -14,7 +14,7 @@ import { Worker } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
 
 import { NATIVE_AVAILABLE, NATIVE_LOAD_ERROR, makeTempDir, registerCleanup } from "./helpers.mjs";
-import { run } from "./fixtures/deep-values.mjs";
+import { run, writeHandWrittenStore } from "./fixtures/deep-values.mjs";
 
 registerCleanup();
 
@@ -60,29 +60,34 @@ describe("values nested 15,000 levels", { skip, timeout: 300_000 }, () => {
         assert.deepEqual(there.report.commitId, commitId);
     });
 
-    it("are read in a worker that loads the addon after the only other environment using it has gone", async t => {
+    it("are decoded in a worker that loads the addon after the only other environment using it has gone", async t => {
         const work = makeTempDir(t);
-        const dir = path.join(work, "deep");
-        assert.equal((await inWorker({ mode: "write", dir, depth: DEPTH })).error, undefined);
+        // Hand-written log lines (not canonical): opening decodes them into a value tree and
+        // recurses over it, which overflows a 2 MiB stack (a build running this work on
+        // napi-rs's own runtime crashed here with SIGSEGV).
+        const dirs = ["first", "second"].map(name => path.join(work, name));
+        for (const dir of dirs) writeHandWrittenStore(dir, DEPTH);
         // A process whose main thread never loads the addon: when the first worker exits, no
-        // environment uses it, and napi-rs shuts down the runtime it was given; the second
-        // worker's slow work then lands on napi-rs's own runtime, and must still not run on
-        // its small stacks.
+        // environment uses it and napi-rs shuts down the runtime it was given; the second
+        // worker's slow work then lands on napi-rs's own runtime (small stacks) and must move
+        // to a thread with a big one.
         const script = path.join(work, "two-workers.mjs");
         fs.writeFileSync(
             script,
             `import { Worker } from "node:worker_threads";
-             const once = () => new Promise((resolve, reject) => {
-                 const w = new Worker(${JSON.stringify(FIXTURE)}, { workerData: { mode: "read", dir: ${JSON.stringify(dir)}, depth: ${DEPTH} } });
+             const once = dir => new Promise((resolve, reject) => {
+                 const w = new Worker(${JSON.stringify(FIXTURE)}, { workerData: { mode: "read", dir, depth: ${DEPTH} } });
                  let message;
                  w.on("message", m => (message = m));
                  w.on("error", reject);
                  w.on("exit", code => (code === 0 ? resolve(message) : reject(new Error("worker exited " + code))));
              });
-             const reports = [await once(), await once()];
+             const reports = [];
+             for (const dir of ${JSON.stringify(dirs)}) reports.push(await once(dir));
              process.stdout.write(JSON.stringify({ reports }));`,
         );
         const { reports } = inChild([], script);
+        assert.equal(reports.length, 2);
         for (const r of reports) {
             assert.equal(r.error, undefined);
             assert.deepEqual({ ...r.report, commitId: undefined }, { ...readReport, commitId: undefined });
