@@ -125,3 +125,14 @@ pub fn from_fail(env: sys::napi_env, classes: Classes, fail: Fail) -> Error {
         }
     }
 }
+
+/// A matter.js-style error as the napi-rs error a promise rejects with (napi-rs hands the
+/// object itself to JavaScript). With no error object to be had (the environment is going
+/// away), an `Error` with the message alone.
+pub fn rejection(env: sys::napi_env, classes: Classes, kind: Kind, message: &str) -> Error {
+    match make(env, classes, kind, message) {
+        // SAFETY: `err` is a live value of `env`, made just now in the current handle scope.
+        Ok(err) => Error::from_unknown_without_coercion(unsafe { Unknown::from_raw_unchecked(env, err) }),
+        Err(_) => Error::from_reason(message.to_string()),
+    }
+}

@@ -15,9 +15,11 @@ mod errors;
 mod fast;
 mod js;
 mod logging;
+mod runtime;
 mod to_js;
 
 use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -218,55 +220,53 @@ impl Inner {
 /// What slow work gives: its result, or the matter.js error class and message to reject with.
 type Outcome<T> = std::result::Result<T, (Kind, String)>;
 
-/// Runs `work` on a thread of its own and settles a promise with `finish` on the JS thread.
+/// The rejection of work that panicked (a bug), instead of a crash.
+const INTERNAL_ERROR: &str = "Internal error in matter-wal-native (a bug; please report it)";
+
+/// Runs `work` on the blocking pool of napi-rs's tokio runtime and settles the promise it
+/// returns with `finish` on the JS thread.
 ///
-/// A plain thread rather than napi-rs's `AsyncTask` or `async fn`: the work (opening,
-/// closing, rebuilding history, and dropping what it loaded) decodes, encodes and drops
-/// values nested up to `MAX_DEPTH` deep, which needs the stack of
-/// `threads::ENGINE_THREAD_STACK` — libuv's pool threads have 8 MiB — and the promise must
-/// reject with matter.js's error classes. These calls are rare (open, close, history), so a
-/// thread each costs nothing measurable.
+/// The runtime is the one `runtime.rs` hands napi-rs: its threads have
+/// `threads::ENGINE_THREAD_STACK` of stack, which the work needs (opening, closing,
+/// rebuilding history, and dropping what it loaded decode, encode and drop values nested up
+/// to `MAX_DEPTH` deep; libuv's pool threads, napi-rs's `AsyncTask`, have 8 MiB). Should the
+/// work land on a thread with a smaller stack, it moves to a thread of its own. Rejections
+/// are matter.js's error classes; a panic in `work` or `finish` rejects with a
+/// `StorageError` rather than crossing into Node.
 fn run_async<T: Send + 'static>(
     env: &Env,
     classes: Classes,
     work: impl FnOnce() -> Outcome<T> + Send + 'static,
     finish: impl FnOnce(sys::napi_env, Outcome<T>) -> Outcome<sys::napi_value> + Send + 'static,
 ) -> Result<Raw> {
-    let raw = env.raw();
-    // The thread is started before the promise exists, so a thread that cannot start is a
-    // plain thrown error, never a promise left pending.
-    let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<Box<dyn FnOnce() + Send>>(1);
-    crate::threads::spawn_engine_thread("wal-task", move || {
-        if let Ok(job) = job_rx.recv() {
-            job();
-        }
-    })
-    .map_err(|e| errors::throw(raw, classes, Kind::Storage, &e.to_string()))?;
-    let (deferred, promise) = dispatch::promise(raw).map_err(|f| errors::from_fail(raw, classes, f))?;
-    let dispatcher = dispatch::hold(raw).map_err(|f| errors::from_fail(raw, classes, f))?;
-    let job = move || {
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
-            .unwrap_or_else(|_| Err((Kind::Storage, "Internal error in matter-wal-native (a bug; please report it)".into())));
-        dispatcher.run(move |env| {
-            match finish(env, result) {
-                Ok(v) => deferred.resolve(env, v),
-                Err((kind, msg)) => match errors::make(env, classes, kind, &msg) {
-                    Ok(err) => deferred.reject(env, err),
-                    // Not even an error object can be made (the environment is going away):
-                    // reject with the message alone rather than leave the promise pending.
-                    Err(_) => {
-                        if let Ok(text) = js::create_string(env, &msg) {
-                            deferred.reject(env, text);
-                        }
-                    }
-                },
-            }
-            dispatch::release(env, 1);
+    let span = tracing::Span::current();
+    let task = async move {
+        let blocking = tokio::task::spawn_blocking(move || {
+            span.in_scope(|| runtime::on_engine_stack(move || guarded(work)).unwrap_or_else(|e| Err(core_err(e))))
         });
+        // The work catches its own panics: a join error is the runtime shutting down.
+        let outcome = blocking.await.unwrap_or_else(|_| Err((Kind::Storage, "Cancelled: matter-wal-native's runtime stopped".into())));
+        Ok::<_, Error>(outcome)
     };
-    // The receiver lives until the job arrives: this send cannot fail.
-    let _ = job_tx.send(Box::new(job));
-    Ok(Raw(promise))
+    let settle = move |env: &Env, outcome: Outcome<T>| {
+        let raw = env.raw();
+        match catch_unwind(AssertUnwindSafe(|| finish(raw, outcome))) {
+            Ok(Ok(value)) => Ok(Raw(value)),
+            Ok(Err((kind, msg))) => Err(errors::rejection(raw, classes, kind, &msg)),
+            Err(_) => Err(errors::rejection(raw, classes, Kind::Storage, INTERNAL_ERROR)),
+        }
+    };
+    // napi-rs panics when it has no runtime (only between environments): a thrown error.
+    match catch_unwind(AssertUnwindSafe(|| env.spawn_future_with_callback(task, settle).map(|p| p.raw()))) {
+        Ok(Ok(promise)) => Ok(Raw(promise)),
+        Ok(Err(e)) => Err(errors::throw(env.raw(), classes, Kind::Storage, &format!("Cannot start the operation: {e}"))),
+        Err(_) => Err(errors::throw(env.raw(), classes, Kind::Storage, "Cannot start the operation: no runtime")),
+    }
+}
+
+/// `work`'s outcome, a panic (a bug) turned into a `StorageError`.
+fn guarded<T>(work: impl FnOnce() -> Outcome<T>) -> Outcome<T> {
+    catch_unwind(AssertUnwindSafe(work)).unwrap_or_else(|_| Err((Kind::Storage, INTERNAL_ERROR.into())))
 }
 
 /// `finish` for work whose result needs no conversion beyond `to_js`.
@@ -497,10 +497,8 @@ impl NativeWal {
                 result.map_err(core_err)
             },
             move |env, result| {
-                // Freeing a large store takes a while: not on the JS thread (unless no thread
-                // can be started: then the refused closure drops it here).
-                let engine = inner.engine.write().unwrap_or_else(|e| e.into_inner()).take();
-                let _ = crate::threads::spawn_engine_thread("wal-free", move || drop(engine));
+                // Freeing a large store takes a while: not on the JS thread.
+                runtime::drop_later(inner.engine.write().unwrap_or_else(|e| e.into_inner()).take());
                 inner.cache.clear(env);
                 if let Some(mut l) = lock(&inner.lock).take() {
                     let _ = l.release();
@@ -923,5 +921,18 @@ impl NativeSnapshot {
             },
             settle(|env, ()| js::undefined(env)),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slow_work_that_panics_gives_a_storage_error() {
+        assert_eq!(guarded(|| Ok(7)), Ok(7));
+        assert_eq!(guarded::<()>(|| Err((Kind::Lock, "held".into()))), Err((Kind::Lock, "held".into())));
+        let panicked = guarded::<()>(|| panic!("a bug"));
+        assert_eq!(panicked, Err((Kind::Storage, INTERNAL_ERROR.to_string())));
     }
 }
