@@ -290,7 +290,7 @@ fn revive(env: sys::napi_env, marker: &JsStr) -> Res<sys::napi_value> {
         }
         ("Map", Some(entries)) => {
             let pairs = to_js(env, entries.as_bytes())?;
-            let ctor = js::global(env, c"Map")?;
+            let ctor = js::global(env, "Map")?;
             let mut out = ptr::null_mut();
             // SAFETY: `ctor` is the global Map constructor, called with one argument.
             check!(unsafe { sys::napi_new_instance(env, ctor, 1, &pairs, &mut out) });
