@@ -6,8 +6,9 @@
 //! escaped once more per level, so real data stays shallow).
 //!
 //! Why raw Node-API here: a port of this builder to napi-rs's safe types was measured 4–5 %
-//! slower on reads of large values (figure recorded in issue 12; that run's script and date
-//! were not kept), and reads are what matter.js does most. So the walk itself (arrays,
+//! slower on reads of large values (2026-12-03; the port and its script were not kept: to
+//! measure again, build a port and time both builds with `scripts/measure-safe-types.mjs`),
+//! and reads are what matter.js does most. So the walk itself (arrays,
 //! objects, `__proto__` members, bigints, `Uint8Array`s) calls Node-API directly; scalars,
 //! strings and the `Map` constructor come from `js.rs`'s helpers, which use napi-rs's types
 //! at no measured cost (see there).
