@@ -70,11 +70,13 @@ function time(count, op) {
 const smallObject = setJson({ fabric: { fabricIndex: 2, label: "kitchen", vendorId: 0xfff1, nodeId: 4711 } }, undefined, makeError);
 const smallString = setJson({ name: "Living room lamp" }, undefined, makeError);
 const smallNumber = setJson({ level: 254 }, undefined, makeError);
+const largeObject = setJson({ table: Array.from({ length: 100 }, (_, i) => ({ fabricIndex: i % 5 + 1, label: `fabric ${i}`, nodeId: 1000 + i })) }, undefined, makeError);
 const workloads = [
     // set(): the context key is read with JsText (the JSON text has its own UTF-8 reader).
     ["set() small object", 2000, ({ native }) => () => native.set("bench.set.ep1.cluster", smallObject)],
     ["set() string", 2000, ({ native }) => () => native.set("bench.set.ep1.cluster", smallString)],
     ["set() number", 2000, ({ native }) => () => native.set("bench.set.ep1.cluster", smallNumber)],
+    ["set() 5 kB object", 1000, ({ native }) => () => native.set("bench.set.ep1.cluster", largeObject)],
     // keys()/values() of a 50-key context: strings, arrays, objects, value cache hits.
     ["keys() 50 keys", 2000, ({ native }) => () => native.keys("bench.attrs")],
     ["values() 50 keys (cached objects)", 1000, ({ native }) => () => native.values("bench.attrs")],
