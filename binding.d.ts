@@ -286,7 +286,7 @@ export interface NativeOptions {
 }
 
 /** Registers `(name, message) => Error` and returns the id drivers pass as `errorClasses`. */
-export declare function setErrorFactory(factory: (arg?: unknown) => unknown): number
+export declare function setErrorFactory(factory: (arg0: string, arg1: string) => unknown): number
 
 /** Sets the most verbose level forwarded to JavaScript ("error", "warn", "info", "debug", "trace", "off"). */
 export declare function setLogLevel(level: string): void

@@ -3,13 +3,15 @@
 //! are `Error`s of the package's own classes of the same names.
 
 use std::cell::RefCell;
+use std::mem::ManuallyDrop;
 use std::ptr;
 
 use napi::bindgen_prelude::*;
 use napi::sys;
+use napi::JsString;
 use napi_derive::napi;
 
-use super::js::{self, check, Fail, Res};
+use super::js::{check, Fail, Res};
 
 /// The matter.js error class an error maps to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,24 +50,24 @@ impl Kind {
 pub struct Classes(pub u32);
 
 thread_local! {
-    /// References to the factories `(name, message) => Error` registered on this JS thread,
-    /// by `Classes` id. They live as long as the environment.
-    static FACTORIES: RefCell<Vec<sys::napi_ref>> = const { RefCell::new(Vec::new()) };
+    /// The factories `(name, message) => Error` registered on this JS thread, by `Classes`
+    /// id. They live as long as the environment: `ManuallyDrop` because a reference may only
+    /// be released while its environment is alive, and the thread's locals are dropped after
+    /// a Worker's environment is gone (the environment's teardown reclaims them).
+    static FACTORIES: RefCell<Vec<ManuallyDrop<FactoryRef>>> = const { RefCell::new(Vec::new()) };
 }
+
+/// Two arguments (`FnArgs` spreads its tuple; a bare tuple would be one array argument).
+type FactoryArgs = FnArgs<(JsString<'static>, JsString<'static>)>;
+type FactoryRef = FunctionRef<FactoryArgs, Unknown<'static>>;
 
 /// Registers `(name, message) => Error` and returns the id drivers pass as `errorClasses`.
 #[napi]
-pub fn set_error_factory(env: Env, factory: Function<'_>) -> Result<u32> {
-    let mut reference = ptr::null_mut();
-    // SAFETY: `factory` is a function handle of this call; one strong reference, kept for
-    // the life of the environment.
-    let status = unsafe { sys::napi_create_reference(env.raw(), factory.raw(), 1, &mut reference) };
-    if status != sys::Status::napi_ok {
-        return Err(Error::from_reason("cannot keep error factory"));
-    }
+pub fn set_error_factory(factory: Function<'_, FnArgs<(JsString<'static>, JsString<'static>)>, Unknown<'static>>) -> Result<u32> {
+    let reference = factory.create_ref().map_err(|_| Error::from_reason("cannot keep error factory"))?;
     Ok(FACTORIES.with(|f| {
         let mut all = f.borrow_mut();
-        all.push(reference);
+        all.push(ManuallyDrop::new(reference));
         (all.len() - 1) as u32
     }))
 }
@@ -73,49 +75,54 @@ pub fn set_error_factory(env: Env, factory: Function<'_>) -> Result<u32> {
 /// Creates the JS error object (a plain `Error` named after the class when no factory is
 /// registered under `classes`).
 pub fn make(env: sys::napi_env, classes: Classes, kind: Kind, message: &str) -> Res<sys::napi_value> {
-    let name = js::create_string(env, kind.name())?;
-    let msg = js::create_string(env, message)?;
-    let factory = FACTORIES.with(|f| f.borrow().get(classes.0 as usize).copied()).unwrap_or(ptr::null_mut());
-    if !factory.is_null() {
-        let mut func = ptr::null_mut();
-        // SAFETY: the factory reference was made on this thread for its env (thread-local).
-        check!(unsafe { sys::napi_get_reference_value(env, factory, &mut func) });
-        if !func.is_null() {
-            let mut out = ptr::null_mut();
-            let undefined = js::undefined(env)?;
-            let args = [name, msg];
-            // SAFETY: `func` is a function handle; `args` holds 2 handles for the call.
-            check!(unsafe { sys::napi_call_function(env, undefined, func, 2, args.as_ptr(), &mut out) });
-            return Ok(out);
-        }
+    let env = Env::from_raw(env);
+    let name = env.create_string(kind.name())?;
+    let msg = env.create_string(message)?;
+    let factory = FACTORIES.with(|f| f.borrow().get(classes.0 as usize).map(|r| r.borrow_back(&env)));
+    if let Some(func) = factory {
+        // A factory that throws leaves no exception pending (`call` clears it); the caller
+        // falls back to an `Error` with the message alone.
+        let out = func.and_then(|func| func.call(FnArgs::from((name, msg))))?;
+        return Ok(out.raw());
     }
+    plain_error(&env, name, msg)
+}
+
+/// `new Error(message)` with `name` and `code` both the class name.
+///
+/// Raw `napi_create_error`: napi-rs 3's `Env::create_error`/`JsError` set `code` to the
+/// `Status` name (e.g. "GenericFailure"); no safe call takes a code of the caller's choosing.
+fn plain_error(env: &Env, name: JsString<'_>, msg: JsString<'_>) -> Res<sys::napi_value> {
     let mut err = ptr::null_mut();
-    // SAFETY: `name` and `msg` are string handles of this scope.
-    check!(unsafe { sys::napi_create_error(env, name, msg, &mut err) });
-    // SAFETY: `err` was just created; the property name is NUL-terminated.
-    check!(unsafe { sys::napi_set_named_property(env, err, c"name".as_ptr(), name) });
+    // SAFETY: `name` and `msg` are string handles of this env's current scope; `err` is an
+    // out-pointer to a local.
+    check!(unsafe { sys::napi_create_error(env.raw(), name.raw(), msg.raw(), &mut err) });
+    let mut obj = Object::from_raw(env.raw(), err);
+    obj.set_named_property("name", name)?;
     Ok(err)
 }
 
 /// Throws a matter.js-style error; returns the napi error that tells napi-rs it is pending.
 pub fn throw(env: sys::napi_env, classes: Classes, kind: Kind, message: &str) -> Error {
     match make(env, classes, kind, message) {
-        Ok(err) => {
-            // SAFETY: `err` is an error object of this env.
-            unsafe { sys::napi_throw(env, err) };
-            Error::from_status(Status::PendingException)
-        }
+        Ok(err) => match Env::from_raw(env).throw(Object::from_raw(env, err)) {
+            Ok(()) => Error::from_status(Status::PendingException),
+            Err(_) => Error::from_reason(message.to_string()),
+        },
         Err(_) => Error::from_reason(message.to_string()),
     }
 }
 
 /// Maps a conversion failure to a thrown error.
+///
+/// Raw `napi_is_exception_pending`: napi-rs 3's `Env` has no call that asks whether an
+/// exception is pending without clearing it.
 pub fn from_fail(env: sys::napi_env, classes: Classes, fail: Fail) -> Error {
     match fail {
         Fail::Invalid(msg) => throw(env, classes, Kind::Storage, &msg),
         Fail::Napi(status) => {
             let mut pending = false;
-            // SAFETY: queries this env's exception state.
+            // SAFETY: `env` is the live env of the current call; `pending` outlives the call.
             unsafe { sys::napi_is_exception_pending(env, &mut pending) };
             if pending {
                 Error::from_status(Status::PendingException)
