@@ -292,7 +292,7 @@ export declare function setErrorFactory(factory: (arg0: string, arg1: string) =>
 export declare function setLogLevel(level: string): void
 
 /** Installs this JS environment's log function `(level, message) => void`. */
-export declare function setLogSink(sinkFn: (arg?: unknown) => unknown): void
+export declare function setLogSink(sinkFn: (arg0: string, arg1: string) => unknown): void
 
 /** `matter-wal verify`: the same examination, reported as a verdict (`errors > 0` = damaged). Read-only. */
 export declare function verifyStorage(dir: string, options?: CliProgressOptions | undefined | null): CliInspection

@@ -8,35 +8,38 @@
 //! thread that opened it; a Worker exiting removes only its own sink.
 
 use std::cell::{Cell, RefCell};
-use std::ffi::c_void;
 use std::fmt::Write as _;
-use std::ptr;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use napi::bindgen_prelude::*;
-use napi::sys;
+use napi::JsString;
 use napi_derive::napi;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata, Subscriber};
 
 use super::dispatch::{self, Dispatcher};
-use super::js::create_string;
 
 /// 0 = off, 1 = error, 2 = warn, 3 = info, 4 = debug, 5 = trace.
 static MAX_LEVEL: AtomicU8 = AtomicU8::new(3);
 
+/// `(level, message)`: `FnArgs` spreads its tuple into two arguments.
+type SinkArgs = FnArgs<(JsString<'static>, JsString<'static>)>;
+
 struct Sink {
     id: u64,
     dispatcher: Dispatcher,
-    /// `napi_ref` of the JS function `(level, message) => void`, valid on its JS thread.
-    func: usize,
+    /// The JS function `(level, message) => void`; usable on its own JS thread only.
+    func: FunctionRef<SinkArgs, Unknown<'static>>,
+    /// Which function `func` is (a new number each time a sink function is installed).
+    serial: u64,
 }
 
 /// Sinks of the live JS environments, oldest first.
 static SINKS: Mutex<Vec<Sink>> = Mutex::new(Vec::new());
 static NEXT_SINK: AtomicU64 = AtomicU64::new(1);
+static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
     /// The sink of the JS environment running on this thread (0: none).
@@ -86,33 +89,27 @@ pub fn driver_span() -> tracing::Span {
 
 /// Installs this JS environment's log function `(level, message) => void`.
 #[napi]
-pub fn set_log_sink(env: Env, sink_fn: Function<'_>) -> Result<()> {
-    let raw = env.raw();
-    let dispatcher = dispatch::dispatcher(raw).map_err(|_| Error::from_reason("cannot create dispatcher"))?;
-    let mut reference = ptr::null_mut();
-    // SAFETY: `sink_fn` is a function handle of this call; one strong reference.
-    let status = unsafe { sys::napi_create_reference(raw, sink_fn.raw(), 1, &mut reference) };
-    if status != sys::Status::napi_ok {
-        return Err(Error::from_reason("cannot keep the log function"));
-    }
+pub fn set_log_sink(env: Env, sink_fn: Function<'_, FnArgs<(JsString<'static>, JsString<'static>)>, Unknown<'static>>) -> Result<()> {
+    let dispatcher = dispatch::dispatcher(env.raw()).map_err(|_| Error::from_reason("cannot create dispatcher"))?;
+    let func = sink_fn.create_ref().map_err(|_| Error::from_reason("cannot keep the log function"))?;
+    let serial = NEXT_SERIAL.fetch_add(1, Ordering::Relaxed);
     let existing = THREAD_SINK.with(Cell::get);
     let mut all = sinks();
-    if let Some(sink) = all.iter_mut().find(|s| s.id == existing && existing != 0) {
-        // SAFETY: the old reference was made on this thread for this env (same sink id).
-        unsafe { sys::napi_delete_reference(raw, sink.func as sys::napi_ref) };
-        sink.func = reference as usize;
+    let replaced = if let Some(sink) = all.iter_mut().find(|s| s.id == existing && existing != 0) {
+        sink.serial = serial;
+        Some(std::mem::replace(&mut sink.func, func))
     } else {
         let id = NEXT_SINK.fetch_add(1, Ordering::Relaxed);
-        all.push(Sink { id, dispatcher, func: reference as usize });
+        all.push(Sink { id, dispatcher, func, serial });
         THREAD_SINK.with(|t| t.set(id));
-        // SAFETY: the hook and its argument (the sink id as a pointer-sized integer) stay
-        // valid until the environment tears down, when the hook removes this sink.
-        let hooked = unsafe { sys::napi_add_env_cleanup_hook(raw, Some(remove_sink), id as usize as *mut c_void) };
-        if hooked != sys::Status::napi_ok {
+        drop(all);
+        if env.add_env_cleanup_hook(id, remove_sink).is_err() {
             tracing::debug!("cannot watch the environment's teardown; its log sink stays registered");
         }
-    }
-    drop(all);
+        None
+    };
+    // The old function's reference is released here, on its own JS thread, outside the lock.
+    drop(replaced);
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
         let _ = tracing::subscriber::set_global_default(JsSubscriber);
@@ -120,18 +117,27 @@ pub fn set_log_sink(env: Env, sink_fn: Function<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Environment teardown: forget that environment's sink (its references die with it).
-unsafe extern "C" fn remove_sink(arg: *mut c_void) {
-    let id = arg as usize as u64;
-    sinks().retain(|s| s.id != id);
+/// Environment teardown: forget that environment's sink. Its reference is not released
+/// (it dies with the environment), so nothing here calls into Node-API while it tears down.
+fn remove_sink(id: u64) {
+    let mut all = sinks();
+    let mut kept = Vec::with_capacity(all.len());
+    for sink in all.drain(..) {
+        if sink.id == id {
+            std::mem::forget(sink.func);
+        } else {
+            kept.push(sink);
+        }
+    }
+    *all = kept;
 }
 
 /// The sink an event on this thread goes to: the innermost entered driver span's, else the
-/// thread's own, else the oldest live one.
-fn route() -> Option<(Dispatcher, usize)> {
+/// thread's own, else the oldest live one; its dispatcher, id and function serial.
+fn route() -> Option<(Dispatcher, u64, u64)> {
     let wanted = ENTERED.with(|e| e.borrow().last().copied()).filter(|id| *id != 0).unwrap_or_else(|| THREAD_SINK.with(Cell::get));
     let all = sinks();
-    all.iter().find(|s| s.id == wanted).or_else(|| all.first()).map(|s| (s.dispatcher, s.func))
+    all.iter().find(|s| s.id == wanted).or_else(|| all.first()).map(|s| (s.dispatcher, s.id, s.serial))
 }
 
 /// Reads the `sink` field of a driver span.
@@ -196,8 +202,9 @@ impl Subscriber for JsSubscriber {
         let mut visitor = MessageVisitor(String::new());
         event.record(&mut visitor);
         let message = visitor.0;
-        let Some((dispatcher, func)) = route() else { return };
+        let Some((dispatcher, id, serial)) = route() else { return };
         dispatcher.run(move |env| {
+            let env = Env::from_raw(env);
             let name = match level {
                 1 => "error",
                 2 => "warn",
@@ -205,30 +212,23 @@ impl Subscriber for JsSubscriber {
                 4 => "debug",
                 _ => "trace",
             };
-            // The sink may have been replaced since the event was routed: use it only if it
-            // is still registered.
-            if !sinks().iter().any(|s| s.func == func) {
-                return;
-            }
-            let mut f = ptr::null_mut();
-            // SAFETY: the reference is registered, so it was made in this env (the job runs
-            // on the dispatcher of the sink's own thread) and is not deleted yet.
-            unsafe { sys::napi_get_reference_value(env, func as sys::napi_ref, &mut f) };
-            if f.is_null() {
-                return;
-            }
-            let (Ok(l), Ok(m)) = (create_string(env, name), create_string(env, &message)) else { return };
-            let Ok(undefined) = super::js::undefined(env) else { return };
-            let mut out = ptr::null_mut();
-            let args = [l, m];
-            // SAFETY: `f` is a function handle, `args` two string handles of this scope.
-            let called = unsafe { sys::napi_call_function(env, undefined, f, 2, args.as_ptr(), &mut out) };
-            if called != sys::Status::napi_ok {
-                // A throwing logger must not take the process down.
-                let mut ex = ptr::null_mut();
-                // SAFETY: clears the pending exception of this env.
-                unsafe { sys::napi_get_and_clear_last_exception(env, &mut ex) };
-            }
+            // The sink may have been replaced or removed since the event was routed: use it
+            // only if that function is still registered. The handle outlives the lock, which
+            // is released before JavaScript runs (the logger may log or replace the sink).
+            let func = {
+                let all = sinks();
+                // The job runs on the dispatcher of the sink's own thread, so the reference
+                // belongs to this env.
+                match all.iter().find(|s| s.id == id && s.serial == serial) {
+                    Some(sink) => sink.func.borrow_back(&env),
+                    None => return,
+                }
+            };
+            let Ok(func) = func else { return };
+            let (Ok(l), Ok(m)) = (env.create_string(name), env.create_string(&message)) else { return };
+            // A throwing logger must not take the process down: `call` clears the exception
+            // and returns it as an error, dropped here.
+            let _ = func.call(FnArgs::from((l, m)));
         });
     }
 
